@@ -1,0 +1,1 @@
+"""How the bot hears and speaks: one adapter per surface, all speaking `conversations.messages`."""

@@ -1,0 +1,1 @@
+"""Repositories: the only code that builds SQL. They add and query, and never commit."""
