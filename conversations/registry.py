@@ -24,7 +24,7 @@ class Turn:
     """Everything a command or action handler may use for one inbound message."""
 
     crm: "CRM"
-    actor: "Actor"
+    actor: "Actor | None"  # None only for public commands run by a stranger
     inbound: Inbound
     tz: ZoneInfo  # the acting user's time zone
     language: str = "en"
@@ -49,19 +49,22 @@ class Command:
     run: CommandFn  # (turn, argument text) -> replies
     group_ok: bool = False  # may be used in a group chat / channel
     order: int = 100  # position in /help
+    public: bool = False  # may be used by someone who is not a user yet (/start, /join)
 
 
 COMMANDS: dict[str, Command] = {}
 ACTIONS: dict[str, ActionFn] = {}
 
 
-def command(name: str, help: str, *, group_ok: bool = False, order: int = 100):
+def command(
+    name: str, help: str, *, group_ok: bool = False, order: int = 100, public: bool = False
+):
     """Decorator: register `fn(turn, args) -> list[Reply]` as `/name`."""
 
     def wrap(fn: CommandFn) -> CommandFn:
         if name in COMMANDS:
             raise ValueError(f"command /{name} registered twice")
-        COMMANDS[name] = Command(name, help, fn, group_ok, order)
+        COMMANDS[name] = Command(name, help, fn, group_ok, order, public)
         return fn
 
     return wrap
