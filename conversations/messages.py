@@ -117,6 +117,8 @@ class Reply:
       button, date quick buttons).
     - `edit_key` lets a surface edit an earlier message (a card updated after a button press)
       instead of sending a new one, where it can.
+    - `answered` is "Label: value" of the step just answered, so a surface can edit the
+      previous question to show the answer (the chat then reads like a clean log).
     """
 
     text: Rich
@@ -126,6 +128,7 @@ class Reply:
     ask: str | None = None
     kind: str | None = None
     edit_key: str | None = None
+    answered: str | None = None
 
     @classmethod
     def say(cls, *parts, choices=(), **kw) -> "Reply":
