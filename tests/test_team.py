@@ -1,0 +1,203 @@
+"""The team: listing, roles, managers, deactivation with hand-over, and own settings."""
+from datetime import date, time
+
+import pytest
+from sqlalchemy import func, select
+
+from handlers.errors import Conflict, InvalidInput, NotAllowed, NotFound, UnknownUser
+from handlers.team import change_role, deactivate, handover_candidates, set_manager, team
+from handlers.users import identify, parse_days, update_settings
+from storage.enums import Role
+from storage.models import AuditEntry, Contact, Contract, Deal, Installment, Task, User
+from tests.conftest import T0
+
+
+@pytest.fixture
+async def org(make_user):
+    """An admin, two managers with a rep each, and a second rep under the first manager."""
+    admin = await make_user("Ada", "admin", identity=("telegram", "1"))
+    maya = await make_user("Maya", "manager", identity=("telegram", "2"))
+    omar = await make_user("Omar", "manager", identity=("slack", "U3"))
+    rana = await make_user("Rana", "rep", manager=maya, identity=("telegram", "4"))
+    sami = await make_user("Sami", "rep", manager=maya, identity=("slack", "U5"))
+    tess = await make_user("Tess", "rep", manager=omar, identity=("telegram", "6"))
+    return dict(admin=admin, maya=maya, omar=omar, rana=rana, sami=sami, tess=tess)
+
+
+async def give_work(crm, owner) -> dict[str, int]:
+    """One contact with an open and a won deal, an open and a done task, an unsettled and a
+    settled contract, all owned by `owner`."""
+    async with crm.uow() as uow:
+        contact = Contact(name="Lina", owner_id=owner.user_id, created_at=T0)
+        uow.session.add(contact)
+        await uow.flush()
+
+        def deal(stage):
+            return Deal(contact_id=contact.id, title=f"{stage} deal", currency="USD", stage=stage,
+                        owner_id=owner.user_id, created_at=T0, stage_changed_at=T0, last_touched_at=T0)
+
+        open_deal, won, won2 = deal("proposal"), deal("won"), deal("won")
+        uow.session.add_all([open_deal, won, won2])
+        await uow.flush()
+        uow.session.add_all([
+            Task(title="Call Lina", due_at=T0, owner_id=owner.user_id, status="open", created_at=T0),
+            Task(title="Old", due_at=T0, owner_id=owner.user_id, status="done", created_at=T0),
+        ])
+        unsettled = Contract(deal_id=won.id, number="CTR-1", signed_on=date(2026, 12, 1), total_minor=1000,
+                             currency="USD", owner_id=owner.user_id, created_at=T0)
+        settled = Contract(deal_id=won2.id, number="CTR-2", signed_on=date(2026, 12, 1), total_minor=500,
+                           currency="USD", owner_id=owner.user_id, created_at=T0)
+        uow.session.add_all([unsettled, settled])
+        await uow.flush()
+        uow.session.add_all([
+            Installment(contract_id=unsettled.id, seq=1, invoice_number="INV-1", due_date=date(2026, 12, 30),
+                        amount_minor=1000, status="open"),
+            Installment(contract_id=settled.id, seq=1, invoice_number="INV-2", due_date=date(2026, 11, 30),
+                        amount_minor=500, status="paid"),
+        ])
+        await uow.commit()
+        return dict(contact=contact.id, open_deal=open_deal.id, won=won.id, unsettled=unsettled.id,
+                    settled=settled.id)
+
+
+async def owners(crm, model, user_id) -> int:
+    async with crm.reader() as uow:
+        stmt = select(func.count()).select_from(model).where(model.owner_id == user_id)
+        return (await uow.session.execute(stmt)).scalar_one()
+
+
+async def test_admin_sees_everyone_with_platforms_and_open_deals(crm, org):
+    await give_work(crm, org["rana"])
+    members = await team(crm, org["admin"])
+    assert [m.user.display_name for m in members] == ["Ada", "Maya", "Omar", "Rana", "Sami", "Tess"]
+    rana = members[3]
+    assert rana.platforms == ("telegram",) and rana.open_deals == 1  # the won deal is not open
+
+
+async def test_manager_sees_only_their_team_and_a_rep_is_refused(crm, org):
+    members = await team(crm, org["maya"])
+    assert [m.user.display_name for m in members] == ["Maya", "Rana", "Sami"]
+    with pytest.raises(NotAllowed, match="admin or manager"):
+        await team(crm, org["rana"])
+
+
+async def test_admin_changes_a_role_and_it_is_audited(crm, org):
+    user = await change_role(crm, org["admin"], org["tess"].user_id, Role.MANAGER)
+    assert user.role == "manager" and user.manager_id is None
+    async with crm.reader() as uow:
+        trail = {(e.field, e.new_value) for e in await uow.audit.trail("users", org["tess"].user_id)}
+    assert trail >= {("role", '"manager"'), ("manager_id", None)}
+
+
+async def test_only_an_admin_changes_roles(crm, org):
+    with pytest.raises(NotAllowed):
+        await change_role(crm, org["maya"], org["rana"].user_id, Role.MANAGER)
+
+
+async def test_last_admin_cannot_be_demoted_and_a_manager_with_reps_cannot_become_a_rep(crm, org):
+    with pytest.raises(Conflict, match="last admin"):
+        await change_role(crm, org["admin"], org["admin"].user_id, Role.REP)
+    with pytest.raises(Conflict, match="manages 2 rep"):
+        await change_role(crm, org["admin"], org["maya"].user_id, Role.REP)
+
+
+async def test_manager_moves_own_rep_to_another_manager_but_not_someone_elses(crm, org):
+    moved = await set_manager(crm, org["maya"], org["rana"].user_id, org["omar"].user_id)
+    assert moved.manager_id == org["omar"].user_id
+    with pytest.raises(NotFound):  # Rana is Omar's now: Maya can no longer touch her
+        await set_manager(crm, org["maya"], org["rana"].user_id, org["maya"].user_id)
+    with pytest.raises(NotFound, match="No active manager"):
+        await set_manager(crm, org["admin"], org["tess"].user_id, org["sami"].user_id)
+
+
+async def test_deactivate_hands_over_everything_open_in_one_change(crm, org):
+    ids = await give_work(crm, org["rana"])
+    result = await deactivate(crm, org["maya"], org["rana"].user_id, reassign_to=org["sami"].user_id)
+    assert (result.deals, result.contacts, result.tasks, result.contracts) == (1, 1, 1, 1)
+    rana, sami = org["rana"].user_id, org["sami"].user_id
+    async with crm.reader() as uow:
+        assert (await uow.deals.get(ids["open_deal"])).owner_id == sami
+        assert (await uow.deals.get(ids["won"])).owner_id == rana  # history stays hers
+        assert (await uow.contacts.get(ids["contact"])).owner_id == sami
+        assert (await uow.contracts.get(ids["unsettled"])).owner_id == sami
+        assert (await uow.contracts.get(ids["settled"])).owner_id == rana
+        changes = await uow.session.execute(
+            select(func.count(func.distinct(AuditEntry.change_id))).where(AuditEntry.action == "deactivate")
+        )
+        assert changes.scalar_one() == 1
+    assert await owners(crm, Task, sami) == 1 and await owners(crm, Task, rana) == 1  # the done one
+    assert await identify(crm, "telegram", "4") is None
+    with pytest.raises(UnknownUser):
+        await team(crm, org["rana"])
+
+
+async def test_deactivating_a_manager_moves_their_reps_to_the_new_manager(crm, org):
+    result = await deactivate(crm, org["admin"], org["maya"].user_id, reassign_to=org["omar"].user_id)
+    assert result.reps == 2
+    assert [m.user.display_name for m in await team(crm, org["omar"])] == ["Omar", "Rana", "Sami", "Tess"]
+
+
+async def test_deactivation_refusals(crm, org):
+    with pytest.raises(NotAllowed, match="yourself"):
+        await deactivate(crm, org["admin"], org["admin"].user_id, reassign_to=org["maya"].user_id)
+    with pytest.raises(NotFound):  # not Maya's rep
+        await deactivate(crm, org["maya"], org["tess"].user_id, reassign_to=org["maya"].user_id)
+    with pytest.raises(NotFound, match="take over"):  # Tess is outside Maya's team
+        await deactivate(crm, org["maya"], org["rana"].user_id, reassign_to=org["tess"].user_id)
+    with pytest.raises(NotAllowed):
+        await deactivate(crm, org["rana"], org["sami"].user_id, reassign_to=org["rana"].user_id)
+    async with crm.reader() as uow:
+        assert all(u.active for u in await uow.users.active()) and await uow.users.count() == 6
+
+
+async def test_the_last_admin_cannot_be_deactivated(crm, org, make_user):
+    second = await make_user("Bea", "admin")
+    await deactivate(crm, second, org["admin"].user_id, reassign_to=second.user_id)
+    third = await make_user("Cy", "admin")
+    await change_role(crm, third, third.user_id, Role.REP)  # allowed: Bea is still an admin
+    with pytest.raises(Conflict, match="last admin"):
+        await change_role(crm, second, second.user_id, Role.REP)
+
+
+async def test_handover_candidates_are_in_the_actors_scope(crm, org):
+    names = [u.display_name for u in await handover_candidates(crm, org["maya"], org["rana"].user_id)]
+    assert names == ["Maya", "Sami"]
+
+
+async def test_update_settings_validates_and_normalises(crm, org):
+    user = await update_settings(
+        crm, org["rana"], timezone="asia/dubai", language="pt-BR", work_start="8:30",
+        work_end="17:00", work_days="sun-thu", quiet_start="20:00", quiet_end="07:00",
+    )
+    assert (user.timezone, user.language, user.work_start, user.work_end) == (
+        "Asia/Dubai", "pt_BR", time(8, 30), time(17, 0))
+    assert user.work_days == "0,1,2,3,6"
+    assert (user.quiet_start, user.quiet_end) == (time(20, 0), time(7, 0))
+    cleared = await update_settings(crm, org["rana"], clear_quiet=True)
+    assert cleared.quiet_start is None and cleared.quiet_end is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(timezone="Mars/Olympus"), "Try Asia/Dubai"),
+        (dict(language="klingon"), "Try en, ar"),
+        (dict(work_start="25:00"), "like 09:00"),
+        (dict(work_start="19:00"), "end after they start"),
+        (dict(work_days="funday"), "Try mon-fri"),
+        (dict(quiet_start="20:00"), "start and end"),
+        (dict(quiet_start="20:00", quiet_end="20:00"), "same time"),
+    ],
+)
+async def test_bad_settings_change_nothing(crm, org, kwargs, message):
+    with pytest.raises(InvalidInput, match=message):
+        await update_settings(crm, org["rana"], **{"language": "fr", **kwargs})
+    async with crm.reader() as uow:
+        user = await uow.session.get(User, org["rana"].user_id)
+        assert (user.timezone, user.language, user.work_start) == ("UTC", "en", time(9, 0))
+
+
+def test_days_parse_ranges_lists_and_wrapping_weeks():
+    assert parse_days("mon-fri") == (0, 1, 2, 3, 4)
+    assert parse_days("Monday, Wednesday,fri") == (0, 2, 4)
+    assert parse_days("sat-mon") == (0, 5, 6)
