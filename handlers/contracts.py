@@ -10,6 +10,7 @@ import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from babel.numbers import get_currency_name
@@ -19,7 +20,7 @@ from handlers.context import CRM, Actor
 from handlers.errors import Conflict, InvalidInput, NotFound, PaymentExceedsBalance
 from handlers.values import clean_text, format_money, require_text
 from storage.enums import Frequency, InstallmentStatus, Stage
-from storage.models import Allocation, Contract, Deal, Installment, Payment, StageChange, User
+from storage.models import Allocation, Contract, Deal, Installment, Payment, User
 from storage.repos.base import Repository
 from storage.repos.contracts import UNPAID, InstallmentRow
 from storage.uow import UnitOfWork
@@ -28,6 +29,7 @@ MAX_INSTALLMENTS = 120
 MAX_EVERY_DAYS = 366
 MAX_MINOR = 10**15  # far beyond any real contract, far below BigInteger
 DATE_EXAMPLE = "2027-01-31"
+T = TypeVar("T")
 
 
 # --- schedule planning (pure) ---------------------------------------------------------------
@@ -360,7 +362,7 @@ async def preview_contract(
         terms = await _terms(uow, crm, user, deal, args)
         year = today_for(crm, user).year
         contact = await uow.contacts.get(deal.contact_id)
-        return ContractPreview(
+        preview = ContractPreview(
             deal=deal,
             contact_name=(contact.name or contact.company or "") if contact else "",
             total_minor=terms.total_minor,
@@ -370,6 +372,7 @@ async def preview_contract(
             contract_number=(await uow.contracts.peek_numbers("CTR", year, 1))[0],
             signed_on=terms.signed_on,
         )
+        return _detached(uow, preview)
 
 
 async def win_deal_with_contract(
@@ -439,9 +442,8 @@ async def _mark_won(uow: UnitOfWork, deal: Deal, user: User) -> None:
     uow.audit.set(deal, "stage", Stage.WON.value)
     uow.audit.set(deal, "stage_changed_at", uow.now)
     uow.audit.set(deal, "closed_at", uow.now)
-    change = StageChange(deal_id=deal.id, from_stage=from_stage, to_stage=Stage.WON.value, actor_id=user.id, at=uow.now)
-    uow.session.add(change)
-    await uow.audit.created(change)
+    uow.audit.set(deal, "last_touched_at", max(deal.last_touched_at, uow.now))
+    await uow.deals.record_stage_change(deal, from_stage, Stage.WON.value, user.id, uow.now)
     uow.emit("deal_moved", deal_id=deal.id, from_stage=from_stage, to_stage=Stage.WON.value)
     uow.emit("deal_won", deal_id=deal.id)
 
@@ -607,11 +609,19 @@ async def void_payment(crm: CRM, actor: Actor, payment_id: int, *, reason: str) 
 # --- reading --------------------------------------------------------------------------------
 
 
+def _detached(uow: UnitOfWork, result: T) -> T:
+    """Detach the loaded rows before the reader ends: leaving it rolls back, which would
+    otherwise expire them."""
+    uow.session.expunge_all()
+    return result
+
+
+
 async def contract_view(crm: CRM, actor: Actor, contract_id: int) -> ContractView:
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
         contract = await visible(uow, uow.contracts, contract_id, user, "contract")
-        return await _view(uow, contract, today_for(crm, user))
+        return _detached(uow, await _view(uow, contract, today_for(crm, user)))
 
 
 async def contracts_for_deal(crm: CRM, actor: Actor, deal_id: int) -> list[ContractView]:
@@ -620,7 +630,7 @@ async def contracts_for_deal(crm: CRM, actor: Actor, deal_id: int) -> list[Contr
         user = await acting_user(uow, actor)
         deal = await visible(uow, uow.deals, deal_id, user, "deal")
         contract = await uow.contracts.for_deal(deal.id)
-        return [] if contract is None else [await _view(uow, contract, today_for(crm, user))]
+        return _detached(uow, [] if contract is None else [await _view(uow, contract, today_for(crm, user))])
 
 
 async def list_contracts(
@@ -633,7 +643,7 @@ async def list_contracts(
         contracts = await uow.contracts.search(
             scope, open_only=open_only, query=clean_text(query, 100) or None, limit=max(1, min(limit, 200))
         )
-        return await _views(uow, contracts, today_for(crm, user))
+        return _detached(uow, await _views(uow, contracts, today_for(crm, user)))
 
 
 async def open_invoices(
@@ -651,7 +661,7 @@ async def open_invoices(
             contract_id=contract_id,
         )
         today = today_for(crm, user)
-        return [_invoice(r, today) for r in rows]
+        return _detached(uow, [_invoice(r, today) for r in rows])
 
 
 async def installments_due(
@@ -662,4 +672,4 @@ async def installments_due(
     async with crm.reader() as uow:
         rows = await uow.contracts.installments_by_status(statuses, due_on_or_before=on_or_before)
         today = crm.now().astimezone(crm.settings.tz).date()
-        return [_invoice(r, today) for r in rows]
+        return _detached(uow, [_invoice(r, today) for r in rows])
