@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.context import CRM
 from jobs import texts
-from jobs.notify import local_at, user_zone, work_days
+from jobs.notify import local_at, next_allowed_time, user_zone, work_days
 from jobs.outbox import enqueue, enqueue_dm, utc_key
 from storage.enums import PIPELINE, Role
 from storage.models import TeamChannel, User
@@ -49,6 +49,10 @@ def config_of(crm: CRM) -> JobConfig:
 
 def locale_of(crm: CRM) -> str:
     return crm.settings.language
+
+
+def is_working_now(user: User, now: datetime) -> bool:
+    return next_allowed_time(user, now) == now
 
 
 async def _users_by_id(uow: UnitOfWork, ids) -> dict[int, User]:
@@ -99,8 +103,8 @@ async def neglected_leads(crm: CRM, now: datetime) -> int:
         added = 0
         for row in rows:
             owner = owners.get(row.deal.owner_id)
-            if owner is None:
-                continue
+            if owner is None or not is_working_now(owner, now):
+                continue  # off hours: the first scan in working hours nudges, keyed by that day
             stale = row.deal.last_touched_at < stale_before[row.deal.stage]
             reason = texts.neglect_reason(row, now, stale)
             today = now.astimezone(user_zone(owner)).date()
@@ -111,7 +115,7 @@ async def neglected_leads(crm: CRM, now: datetime) -> int:
         managers = await _users_by_id(uow, digests)
         for manager_id, by_rep in digests.items():
             manager = managers.get(manager_id)
-            if manager is None:
+            if manager is None or not is_working_now(manager, now):
                 continue
             today = now.astimezone(user_zone(manager)).date()
             key = f"neglect:manager:{manager_id}:{today.isoformat()}"
