@@ -1,0 +1,36 @@
+"""Bookkeeping of the jobs layer: last run of each periodic job, and intake API answers."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import IdempotencyRecord, JobRun
+
+
+class JobRunRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def last_runs(self) -> dict[str, datetime]:
+        rows = await self.session.execute(select(JobRun.name, JobRun.last_run_at))
+        return dict(rows.all())
+
+    async def record(self, name: str, at: datetime) -> None:
+        row = await self.session.get(JobRun, name, with_for_update=True)
+        if row is None:
+            self.session.add(JobRun(name=name, last_run_at=at))
+        elif row.last_run_at < at:
+            row.last_run_at = at
+
+
+class IdempotencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key: str) -> IdempotencyRecord | None:
+        return await self.session.get(IdempotencyRecord, key)
+
+    def add(self, key: str, response: dict, at: datetime) -> None:
+        self.session.add(IdempotencyRecord(key=key, response=response, created_at=at))
