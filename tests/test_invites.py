@@ -1,0 +1,164 @@
+"""Invites (join with a role) and link codes (one person on two platforms)."""
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from handlers.errors import Conflict, InvalidInput, NotAllowed, NotFound, UnknownUser
+from handlers.invites import create_invite, create_link_code, join, link_identity
+from handlers.team import deactivate, team
+from handlers.users import identify
+from storage.enums import Role
+from storage.models import Identity, User
+
+TELEGRAM_START_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@pytest.fixture
+async def org(make_user):
+    admin = await make_user("Ada", "admin", identity=("telegram", "1"))
+    maya = await make_user("Maya", "manager", identity=("telegram", "2"))
+    rana = await make_user("Rana", "rep", manager=maya, identity=("telegram", "4"))
+    return dict(admin=admin, maya=maya, rana=rana)
+
+
+async def user_count(crm) -> int:
+    async with crm.reader() as uow:
+        return await uow.users.count()
+
+
+async def test_manager_invites_a_rep_who_joins_their_team(crm, org, clock):
+    invite = await create_invite(crm, org["maya"], Role.REP, bot_username="acme_crm_bot")
+    assert TELEGRAM_START_PAYLOAD.fullmatch(invite.code) and len(invite.code) <= 32
+    assert invite.deep_link == f"https://t.me/acme_crm_bot?start={invite.code}"
+    assert (invite.expires_at - clock.now()).total_seconds() == 72 * 3600
+
+    actor = await join(crm, code=invite.code, platform="slack", platform_user_id="U77",
+                       display_name="Noor ✨ نور", timezone="Asia/Dubai")
+    assert await identify(crm, "slack", "U77") == actor
+    async with crm.reader() as uow:
+        user = await uow.users.get(actor.user_id)
+        assert (user.display_name, user.role, user.manager_id, user.timezone) == (
+            "Noor ✨ نور", "rep", org["maya"].user_id, "Asia/Dubai")
+        identity = await uow.users.identity("slack", "U77")
+        assert identity.dm_address == "slack:U77"
+    assert "Noor ✨ نور" in [m.user.display_name for m in await team(crm, org["maya"])]
+
+
+async def test_join_emits_user_joined(crm, org):
+    seen = []
+
+    async def hook(uow, events):
+        seen.extend(e for e in events if e.name == "user_joined")
+
+    crm.hooks.append(hook)
+    invite = await create_invite(crm, org["admin"], Role.MANAGER)
+    actor = await join(crm, code=invite.code, platform="telegram", platform_user_id="9", display_name="Zed")
+    assert [e.data for e in seen] == [{"user_id": actor.user_id}]
+
+
+async def test_an_invite_works_once(crm, org):
+    invite = await create_invite(crm, org["admin"], Role.REP)
+    await join(crm, code=invite.code, platform="telegram", platform_user_id="9", display_name="Zed")
+    with pytest.raises(Conflict, match="already used"):
+        await join(crm, code=invite.code, platform="telegram", platform_user_id="10", display_name="Yara")
+    assert await identify(crm, "telegram", "10") is None
+
+
+async def test_an_invite_expires(crm, org, clock):
+    invite = await create_invite(crm, org["admin"], Role.REP, ttl_hours=1)
+    clock.advance(hours=1)
+    with pytest.raises(Conflict, match="expired"):
+        await join(crm, code=invite.code, platform="telegram", platform_user_id="9", display_name="Zed")
+
+
+async def test_an_existing_user_is_told_so_and_nothing_is_used_up(crm, org):
+    invite = await create_invite(crm, org["admin"], Role.REP)
+    with pytest.raises(Conflict, match="already a ChatCRM user"):
+        await join(crm, code=invite.code, platform="telegram", platform_user_id="4", display_name="Rana")
+    await join(crm, code=invite.code, platform="telegram", platform_user_id="9", display_name="Zed")
+
+
+@pytest.mark.parametrize("code, error", [
+    ("short", InvalidInput), ("<b>x</b>" * 5, InvalidInput), ("A" * 24, NotFound), ("", InvalidInput),
+])
+async def test_bad_codes_get_a_clear_message_and_create_nobody(crm, org, code, error):
+    before = await user_count(crm)
+    with pytest.raises(error, match="code"):
+        await join(crm, code=code, platform="telegram", platform_user_id="9", display_name="Zed")
+    assert await user_count(crm) == before
+
+
+async def test_who_may_invite_whom(crm, org):
+    with pytest.raises(NotAllowed, match="reps only"):
+        await create_invite(crm, org["maya"], Role.MANAGER)
+    with pytest.raises(NotAllowed, match="own team"):
+        await create_invite(crm, org["maya"], Role.REP, manager_id=org["admin"].user_id)
+    with pytest.raises(NotAllowed):
+        await create_invite(crm, org["rana"], Role.REP)
+    with pytest.raises(InvalidInput, match="active manager"):
+        await create_invite(crm, org["admin"], Role.REP, manager_id=org["rana"].user_id)
+    admin_invite = await create_invite(crm, org["admin"], Role.ADMIN)
+    assert admin_invite.deep_link is None and admin_invite.role == Role.ADMIN
+
+
+async def test_an_invite_from_someone_since_deactivated_is_void(crm, org, make_user):
+    invite = await create_invite(crm, org["maya"], Role.REP)
+    await deactivate(crm, org["admin"], org["maya"].user_id, reassign_to=org["admin"].user_id)
+    with pytest.raises(Conflict, match="no longer valid"):
+        await join(crm, code=invite.code, platform="telegram", platform_user_id="9", display_name="Zed")
+
+
+async def test_a_nameless_newcomer_gets_a_readable_name(crm, org):
+    invite = await create_invite(crm, org["admin"], Role.REP)
+    actor = await join(crm, code=invite.code, platform="slack", platform_user_id="U9",
+                       display_name="\x00\x07  ", timezone="Not/AZone")
+    async with crm.reader() as uow:
+        user = await uow.users.get(actor.user_id)
+        assert (user.display_name, user.timezone) == ("Slack user U9", "UTC")
+
+
+async def test_link_code_attaches_a_second_platform_to_the_same_user(crm, org):
+    code = await create_link_code(crm, org["rana"])
+    actor = await link_identity(crm, code=code, platform="slack", platform_user_id="U4",
+                                dm_address="slack:D4:U4")
+    assert actor.user_id == org["rana"].user_id
+    assert (await identify(crm, "slack", "U4")).user_id == org["rana"].user_id
+    members = {m.user.display_name: m.platforms for m in await team(crm, org["maya"])}
+    assert members["Rana"] == ("telegram", "slack")
+    with pytest.raises(Conflict, match="already used"):
+        await link_identity(crm, code=code, platform="console", platform_user_id="local")
+
+
+async def test_link_refusals(crm, org, clock):
+    code = await create_link_code(crm, org["rana"])
+    with pytest.raises(Conflict, match="already use ChatCRM on Telegram"):
+        await link_identity(crm, code=code, platform="telegram", platform_user_id="99")
+    with pytest.raises(Conflict, match="already linked to you"):
+        await link_identity(crm, code=code, platform="telegram", platform_user_id="4")
+    with pytest.raises(Conflict, match="another ChatCRM user"):
+        await link_identity(crm, code=code, platform="telegram", platform_user_id="2")
+    invite = await create_invite(crm, org["admin"], Role.REP)
+    with pytest.raises(NotFound):  # an invite is not a link code
+        await link_identity(crm, code=invite.code, platform="slack", platform_user_id="U4")
+    clock.advance(minutes=15)
+    with pytest.raises(Conflict, match="expired"):
+        await link_identity(crm, code=code, platform="slack", platform_user_id="U4")
+    async with crm.reader() as uow:
+        count = select(func.count(Identity.id)).where(Identity.user_id == org["rana"].user_id)
+        assert (await uow.session.execute(count)).scalar_one() == 1
+
+
+async def test_a_stranger_cannot_make_link_codes(crm, org):
+    from handlers.context import Actor
+
+    with pytest.raises(UnknownUser):
+        await create_link_code(crm, Actor(user_id=999))
+
+
+async def test_join_and_link_are_audited_as_the_newcomer(crm, org):
+    invite = await create_invite(crm, org["admin"], Role.REP)
+    actor = await join(crm, code=invite.code, platform="telegram", platform_user_id="9", display_name="Zed")
+    async with crm.reader() as uow:
+        trail = await uow.audit.trail("users", actor.user_id)
+        assert [(e.action, e.actor_id, e.platform) for e in trail] == [("join", actor.user_id, "telegram")]
