@@ -22,7 +22,6 @@ from handlers.tasks import MAX_TITLE, add_task, assignable_owner, require_aware
 from handlers.values import MAX_NAME, Money, clean_text, normalize_email, normalize_phone, require_text
 from storage.enums import Stage
 from storage.models import Contact, Deal, Interaction, Task, User
-from storage.repos.contacts import FUZZY_CANDIDATES
 from storage.uow import UnitOfWork
 
 DUPLICATE_SCORE = 88  # token_sort_ratio at or above this reads as "the same name"
@@ -199,18 +198,20 @@ async def find_duplicates(
     phone_e164, email_norm = optional_phone(crm, phone), optional_email(email)
     async with crm.reader() as uow:
         await acting_user(uow, actor)
-        return await _duplicates(
+        matches = await _duplicates(
             uow, name=clean_text(name, MAX_NAME) or None, company=clean_text(company, MAX_NAME) or None,
             phone=phone_e164, email=email_norm, exclude_id=exclude_id,
         )
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
+        return matches
 
 
 def duplicate_message(matches: list[ContactMatch]) -> str:
     first = matches[0]
     more = f" (and {len(matches) - 1} more)" if len(matches) > 1 else ""
     return (
-        f"This looks like {contact_label(first.contact)}, owned by {first.owner_name} "
-        f"({first.reason}){more}. Add the deal to that contact, or save a new contact anyway."
+        f"This looks like {contact_label(first.contact)}, owned by {first.owner_name}: "
+        f"{first.reason}{more}. Add the deal to that contact, or save a new contact anyway."
     )
 
 
@@ -268,6 +269,7 @@ async def create_lead(
                     email=email_norm, exclude_id=None,
                 )
                 if matches:
+                    uow.session.expunge_all()  # the candidates must outlive the rollback
                     raise Duplicate(duplicate_message(matches), matches)
             contact = uow.contacts.add(
                 Contact(
@@ -326,19 +328,27 @@ async def search_contacts(crm: CRM, actor: Actor, query: str, limit: int = 10) -
         scope = await uow.users.visible_owner_ids(user)
         digits = _phone_digits(crm, text)
         if digits:
-            return await uow.contacts.by_phone_ending(digits, owner_ids=scope, limit=limit)
-        if "@" in text:
-            return await uow.contacts.by_email_start(text.lower(), owner_ids=scope, limit=limit)
-        candidates = await uow.contacts.fuzzy_candidates(text, owner_ids=scope, limit=FUZZY_CANDIDATES)
+            found = await uow.contacts.by_phone_ending(digits, owner_ids=scope, limit=limit)
+        elif "@" in text:
+            found = await uow.contacts.by_email_start(text.lower(), owner_ids=scope, limit=limit)
+        else:
+            candidates = await uow.contacts.fuzzy_candidates(text, owner_ids=scope)
+            found = rank_by_name(text, candidates, limit)
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
+    return found
+
+
+def rank_by_name(text: str, contacts: list[Contact], limit: int) -> list[Contact]:
+    """Contacts whose name or company resembles `text` (WRatio >= 70), best first."""
     scored = []
-    for c in candidates:
+    for c in contacts:
         score = max(
             fuzz.WRatio(text, c.name or "", processor=utils.default_process),
             fuzz.WRatio(text, c.company or "", processor=utils.default_process),
         )
         if score >= SEARCH_SCORE:
             scored.append((score, c.id, c))
-    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    scored.sort(key=lambda item: item[:2], reverse=True)
     return [c for _, _, c in scored[:limit]]
 
 
@@ -347,13 +357,17 @@ async def recent_contacts(crm: CRM, actor: Actor, limit: int = 8) -> list[Contac
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
         scope = await uow.users.visible_owner_ids(user)
-        return await uow.contacts.recent(owner_ids=scope, limit=limit)
+        contacts = await uow.contacts.recent(owner_ids=scope, limit=limit)
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
+        return contacts
 
 
 async def get_contact(crm: CRM, actor: Actor, contact_id: int) -> Contact:
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
-        return await visible_contact(uow, user, contact_id)
+        contact = await visible_contact(uow, user, contact_id)
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
+        return contact
 
 
 async def contact_card(crm: CRM, actor: Actor, contact_id: int) -> ContactCard:
@@ -374,6 +388,7 @@ async def contact_card(crm: CRM, actor: Actor, contact_id: int) -> ContactCard:
             cid for cid, did in await uow.contacts.contracts_of(contact.id) if did in deal_ids
         ]
         owners = await user_names(uow, [contact.owner_id])
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
     return ContactCard(
         contact=contact, owner_name=owners[contact.owner_id], deals=deals, open_tasks=tasks,
         last_interactions=interactions, contract_ids=contracts,
@@ -424,6 +439,7 @@ async def update_contact(
                 phone=changed.get("phone"), email=changed.get("email"), exclude_id=contact.id,
             )
             if matches:
+                uow.session.expunge_all()  # the candidates must outlive the rollback
                 raise Duplicate(duplicate_message(matches), matches)
         for key, value in changed.items():
             uow.audit.set(contact, key, value)

@@ -77,9 +77,10 @@ async def list_deals(
             stage=wanted.value if wanted else None, text=text or None,
             limit=FUZZY_CANDIDATES if text else limit,
         )
-        if not text:
-            return deals
-        labels = await uow.deals.contact_labels({d.contact_id for d in deals})
+        labels = await uow.deals.contact_labels({d.contact_id for d in deals}) if text else {}
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
+    if not text:
+        return deals
     scored = []
     for d in deals:
         score = max(
@@ -95,7 +96,9 @@ async def list_deals(
 async def get_deal(crm: CRM, actor: Actor, deal_id: int) -> Deal:
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
-        return await visible(uow, uow.deals, deal_id, user, "deal")
+        deal = await visible(uow, uow.deals, deal_id, user, "deal")
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
+        return deal
 
 
 async def move_deal(
@@ -192,6 +195,7 @@ async def pipeline(
             if stage in OPEN_STAGES
         }
         stalled = await uow.deals.untouched_since(cutoffs, owner_ids=scope)
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
     stages = []
     for stage in OPEN_STAGES:
         rows = [t for t in totals if t.stage == stage.value]
@@ -210,4 +214,5 @@ async def next_step(crm: CRM, actor: Actor, deal_id: int) -> Task | None:
         user = await acting_user(uow, actor)
         deal = await visible(uow, uow.deals, deal_id, user, "deal")
         tasks = await uow.tasks.open_of_deal(deal.id)
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
         return tasks[0] if tasks else None

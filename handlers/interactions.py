@@ -160,4 +160,6 @@ async def history(
             before = await uow.interactions.get(before_id)
             if before is None or before.contact_id != contact.id:
                 raise NotFound(f"No history entry #{before_id} for this contact.")
-        return await uow.interactions.history(contact.id, limit=limit, before=before)
+        entries = await uow.interactions.history(contact.id, limit=limit, before=before)
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
+        return entries

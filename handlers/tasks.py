@@ -132,7 +132,9 @@ async def create_task(
 async def get_task(crm: CRM, actor: Actor, task_id: int) -> Task:
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
-        return await visible(uow, uow.tasks, task_id, user, "task")
+        task = await visible(uow, uow.tasks, task_id, user, "task")
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
+        return task
 
 
 async def _open_task(uow: UnitOfWork, actor: Actor, task_id: int) -> Task:
@@ -202,6 +204,7 @@ async def task_board(crm: CRM, actor: Actor) -> TaskBoard:
             today + timedelta(days=UPCOMING_DAYS + 1), time(0), tzinfo=zone
         )
         tasks = await uow.tasks.open_of_owner(user.id, due_before=horizon)
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
     return TaskBoard(
         overdue=[t for t in tasks if t.due_at < now],
         today=[t for t in tasks if now <= t.due_at < end_of_today],
@@ -213,4 +216,6 @@ async def due_tasks(crm: CRM, *, until: datetime, limit: int = 500) -> list[Task
     """Open tasks due at or before `until`, earliest first (for the reminder job; no actor)."""
     require_aware(until, "until")
     async with crm.reader() as uow:
-        return await uow.tasks.due(until=until, limit=limit)
+        tasks = await uow.tasks.due(until=until, limit=limit)
+        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
+        return tasks

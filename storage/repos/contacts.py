@@ -107,11 +107,12 @@ class ContactRepository(Repository[Contact]):
         stmt = self._live(owner_ids).order_by(touched.desc(), Contact.id.desc()).limit(limit)
         return await self._all(stmt)
 
-    async def contract_ids_of(self, contact_id: int) -> list[int]:
+    async def contracts_of(self, contact_id: int) -> list[tuple[int, int]]:
+        """(contract id, deal id) of every contract on the contact's deals."""
         stmt = (
-            select(Contract.id)
+            select(Contract.id, Deal.id)
             .join(Deal, Deal.id == Contract.deal_id)
             .where(Deal.contact_id == contact_id)
             .order_by(Contract.id)
         )
-        return list((await self.session.execute(stmt)).scalars())
+        return [(cid, did) for cid, did in await self.session.execute(stmt)]
