@@ -76,7 +76,14 @@ def parse_period(text: str | None, now: datetime, tz: ZoneInfo) -> Period:
 def period_from_days(first: date, end_day: date, tz: ZoneInfo) -> Period:
     """The period of whole local days [first, end_day), e.g. rebuilt from a button value."""
     last = end_day - timedelta(days=1)
-    label = _fmt(first) if first == last else f"{_fmt(first)} – {_fmt(last)}"
+    if first.day == 1 and end_day == _next_month(first):
+        label = first.strftime("%B %Y")
+    elif (first.month, first.day, end_day) == (1, 1, date(first.year + 1, 1, 1)):
+        label = str(first.year)
+    elif first.day == 1 and first.month % 3 == 1 and end_day == _next_month(_next_month(_next_month(first))):
+        label = f"Q{first.month // 3 + 1} {first.year}"
+    else:
+        label = _fmt(first) if first == last else f"{_fmt(first)} – {_fmt(last)}"
     return _period(first, end_day, label, tz)
 
 

@@ -82,3 +82,10 @@ def test_period_rebuilt_from_button_days():
 
     assert period.label == "1 Oct 2026 – 15 Nov 2026"
     assert period.start == datetime(2026, 9, 30, 20, 0, tzinfo=timezone.utc)
+
+
+def test_whole_months_quarters_and_years_keep_their_names_on_buttons():
+    assert period_from_days(date(2026, 11, 1), date(2026, 12, 1), UTC).label == "November 2026"
+    assert period_from_days(date(2026, 10, 1), date(2027, 1, 1), UTC).label == "Q4 2026"
+    assert period_from_days(date(2026, 1, 1), date(2027, 1, 1), UTC).label == "2026"
+    assert period_from_days(date(2026, 12, 4), date(2026, 12, 5), UTC).label == "4 Dec 2026"
