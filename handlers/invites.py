@@ -206,3 +206,42 @@ async def link_identity(
         except IntegrityError:
             raise Conflict("This account was linked a moment ago. Send /help.") from None
         return Actor(user_id=user.id, platform=platform)
+
+
+async def add_member(
+    crm: CRM,
+    actor: Actor,
+    *,
+    platform: str,
+    platform_user_id: str,
+    display_name: str,
+    role: Role = Role.REP,
+    dm_address: str | None = None,
+) -> Actor:
+    """Add a known chat account straight away, without a code (Slack's `/crm invite @user rep`).
+
+    The same rules as an invite: an admin adds any role, a manager adds reps to their team."""
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidInput("Add a rep, manager or admin, like /crm invite @user rep.", field="role") from None
+    name = clean_text(display_name, 120) or f"{platform_name(platform)} user {clean_text(platform_user_id, 40)}"
+    async with crm.uow(actor, action="add_member") as uow:
+        me = await acting_user(uow, actor)
+        require_role(me, Role.ADMIN, Role.MANAGER)
+        if me.role == Role.MANAGER and role != Role.REP:
+            raise NotAllowed("A manager can add reps only. Ask an admin for other roles.")
+        if await uow.users.by_identity(platform, platform_user_id) is not None:
+            raise Conflict(f"{name} is already on ChatCRM.")
+        user = await new_user(
+            uow,
+            crm,
+            name=name,
+            role=role,
+            platform=platform,
+            platform_user_id=platform_user_id,
+            dm_address=dm_address,
+            manager_id=me.id if me.role == Role.MANAGER else None,
+        )
+        await uow.commit()
+        return Actor(user_id=user.id, platform=platform)

@@ -60,6 +60,18 @@ async def team(crm: CRM, actor: Actor) -> list[MemberView]:
         return [MemberView(u, tuple(platforms[u.id]), deals[u.id]) for u in members]
 
 
+async def member(crm: CRM, actor: Actor, user_id: int) -> MemberView:
+    """One member the actor manages (for the member card behind a /team button)."""
+    async with crm.reader() as uow:
+        me = await acting_user(uow, actor)
+        require_role(me, Role.ADMIN, Role.MANAGER)
+        user = await _member(uow, me, user_id)
+        platforms = await uow.users.platforms_of([user.id])
+        deals = await uow.users.open_deal_counts([user.id])
+        uow.session.expunge_all()
+        return MemberView(user, tuple(platforms[user.id]), deals[user.id])
+
+
 async def change_role(crm: CRM, actor: Actor, user_id: int, role: Role) -> User:
     """Admin only: make someone an admin, manager or rep."""
     role = Role(role)

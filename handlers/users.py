@@ -227,6 +227,14 @@ def format_days(stored: str) -> str:
     return ", ".join(DAY_NAMES[int(d)] for d in stored.split(",") if d.strip().isdigit())
 
 
+async def my_settings(crm: CRM, actor: Actor) -> User:
+    """The acting user's row, for showing their settings."""
+    async with crm.reader() as uow:
+        user = await acting_user(uow, actor)
+        uow.session.expunge(user)  # keep it loaded: leaving a reader rolls back and expires
+        return user
+
+
 async def update_settings(
     crm: CRM,
     actor: Actor,

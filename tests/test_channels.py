@@ -9,6 +9,7 @@ from handlers.channels import (
     unregister_channel,
 )
 from handlers.errors import InvalidInput, NotAllowed, NotFound
+from tests.test_team import say, turn_of
 
 
 @pytest.fixture
@@ -89,4 +90,30 @@ async def test_lists_and_unregistering(crm, org):
 async def test_bad_addresses_are_refused(crm, org, address):
     with pytest.raises(InvalidInput):
         await register_channel(crm, org["admin"], address=address, platform="telegram")
+    assert await list_channels(crm, org["admin"]) == []
+
+
+# --- chat commands --------------------------------------------------------------------------
+
+
+async def test_setchannel_and_channel_commands_in_a_group(crm, org):
+    group = turn_of(crm, org["maya"], "manager", user_id="2", chat_id="-1001", is_group=True)
+    [private] = await say(turn_of(crm, org["maya"], "manager", user_id="2"), "/setchannel")
+    assert private.text.plain.startswith("Run /setchannel inside the group chat")
+    [made] = await say(group, "/setchannel Maya's team")
+    assert made.text.plain.startswith(
+        "📣 This chat now gets alerts for the team: new_lead on, won on, payment on, summary on, overdue on.")
+    [switched] = await say(group, "/channel alerts won off")
+    assert "won off" in switched.text.plain
+    [status] = await say(group, "/channel")
+    assert status.text.plain == (
+        "📣 Alerts here for the team: new_lead on, won off, payment on, summary on, overdue on.")
+    [listing] = await say(turn_of(crm, org["admin"], "admin"), "/channel")
+    assert listing.text.plain.splitlines()[1].startswith("• Maya's team — the team:")
+    with pytest.raises(InvalidInput, match="/channel alerts won off"):
+        await say(group, "/channel shout")
+    with pytest.raises(NotFound):  # another manager's group is not theirs to change
+        await say(turn_of(crm, org["omar"], "manager", chat_id="-1001", is_group=True), "/channel remove")
+    [removed] = await say(group, "/channel remove")
+    assert removed.text.plain.startswith("🔕")
     assert await list_channels(crm, org["admin"]) == []

@@ -9,7 +9,8 @@ from handlers.invites import create_invite, create_link_code, join, link_identit
 from handlers.team import deactivate, team
 from handlers.users import identify
 from storage.enums import Role
-from storage.models import Identity, User
+from storage.models import Identity
+from tests.test_team import say, turn_of
 
 TELEGRAM_START_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -162,3 +163,71 @@ async def test_join_and_link_are_audited_as_the_newcomer(crm, org):
     async with crm.reader() as uow:
         trail = await uow.audit.trail("users", actor.user_id)
         assert [(e.action, e.actor_id, e.platform) for e in trail] == [("join", actor.user_id, "telegram")]
+
+
+async def test_add_member_directly_follows_the_invite_rules(crm, org):
+    from handlers.invites import add_member
+
+    actor = await add_member(crm, org["maya"], platform="slack", platform_user_id="U8", display_name="Kai")
+    async with crm.reader() as uow:
+        user = await uow.users.get(actor.user_id)
+        assert (user.role, user.manager_id) == ("rep", org["maya"].user_id)
+    with pytest.raises(Conflict, match="Kai is already on ChatCRM"):
+        await add_member(crm, org["admin"], platform="slack", platform_user_id="U8", display_name="Kai")
+    with pytest.raises(NotAllowed, match="reps only"):
+        await add_member(crm, org["maya"], platform="slack", platform_user_id="U9", display_name="X",
+                         role=Role.ADMIN)
+    with pytest.raises(NotAllowed):
+        await add_member(crm, org["rana"], platform="slack", platform_user_id="U9", display_name="X")
+    with pytest.raises(InvalidInput, match="rep, manager or admin"):
+        await add_member(crm, org["admin"], platform="slack", platform_user_id="U9", display_name="X",
+                         role="boss")
+    assert await identify(crm, "slack", "U9") is None
+
+
+# --- chat commands --------------------------------------------------------------------------
+
+
+async def test_invite_then_join_in_chat(crm, org):
+    [reply] = await say(turn_of(crm, org["maya"], "manager"), "/invite rep")
+    lines = reply.text.plain.splitlines()
+    assert lines[0] == "🎟 Invite for a rep (one use, until Mon 07 Dec, 09:00)."
+    assert len(lines) == 2  # no Telegram bot username configured: no deep link line
+    join_text = lines[1].removeprefix("Anywhere else they send: ")
+    stranger = turn_of(crm, None, platform="slack", user_id="U77", chat_id="D77", display_name="Noor")
+    [welcome] = await say(stranger, join_text)
+    assert welcome.text.plain.startswith("🎉 Welcome to ChatCRM!")
+    actor = await identify(crm, "slack", "U77")
+    async with crm.reader() as uow:
+        assert (await uow.users.identity("slack", "U77")).dm_address == "slack:D77"
+        assert (await uow.users.get(actor.user_id)).manager_id == org["maya"].user_id
+    [again] = await say(turn_of(crm, actor, platform="slack", user_id="U77"), join_text)
+    assert again.text.plain.startswith("You're already on ChatCRM")
+
+
+async def test_invite_shows_the_telegram_deep_link_when_the_bot_is_known(crm, org, monkeypatch):
+    monkeypatch.setattr(crm, "settings", crm.settings.model_copy(update={"telegram_bot_username": "acme_bot"}),
+                        raising=False)
+    [reply] = await say(turn_of(crm, org["admin"], "admin"), "/invite manager")
+    [deep] = [s for s in reply.text.spans if s.style == "link"]
+    assert deep.url.startswith("https://t.me/acme_bot?start=")
+
+
+async def test_invite_command_refusals(crm, org):
+    with pytest.raises(InvalidInput, match="/invite rep"):
+        await say(turn_of(crm, org["admin"], "admin"), "/invite boss")
+    with pytest.raises(NotAllowed):
+        await say(turn_of(crm, org["rana"]), "/invite rep")
+    with pytest.raises(InvalidInput, match="/join Ab3x"):
+        await say(turn_of(crm, None, user_id="55"), "/join")
+
+
+async def test_link_in_chat(crm, org):
+    [reply] = await say(turn_of(crm, org["rana"], user_id="4"), "/link")
+    command = reply.text.spans[-1].text
+    assert command.startswith("/link ") and "15 minutes" in reply.text.plain
+    [linked] = await say(turn_of(crm, None, platform="slack", user_id="U4", chat_id="D4"), command)
+    assert linked.text.plain.startswith("🔗 Linked.")
+    assert (await identify(crm, "slack", "U4")).user_id == org["rana"].user_id
+    with pytest.raises(InvalidInput, match="in the app you already use"):
+        await say(turn_of(crm, None, user_id="55"), "/link")

@@ -1,8 +1,13 @@
 """The team: listing, roles, managers, deactivation with hand-over, and own settings."""
 from datetime import date, time
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+
+import conversations.commands.team  # noqa: F401  (registers the commands)
+from conversations.messages import Inbound
+from conversations.registry import ACTIONS, COMMANDS, Turn
 
 from handlers.errors import Conflict, InvalidInput, NotAllowed, NotFound, UnknownUser
 from handlers.team import change_role, deactivate, handover_candidates, set_manager, team
@@ -201,3 +206,104 @@ def test_days_parse_ranges_lists_and_wrapping_weeks():
     assert parse_days("mon-fri") == (0, 1, 2, 3, 4)
     assert parse_days("Monday, Wednesday,fri") == (0, 2, 4)
     assert parse_days("sat-mon") == (0, 5, 6)
+
+
+# --- chat commands --------------------------------------------------------------------------
+
+def turn_of(crm, actor, role="rep", *, platform="telegram", user_id="1", chat_id=None,
+            is_group=False, display_name=None, tz="UTC") -> Turn:
+    """What the router hands a command: the actor (None for a stranger) and the message."""
+    inbound = Inbound(platform=platform, chat_id=chat_id or user_id, user_id=user_id,
+                      display_name=display_name, is_group=is_group)
+    return Turn(crm=crm, actor=actor, inbound=inbound, tz=ZoneInfo(tz), role=role)
+
+
+async def say(turn: Turn, text: str):
+    """Run `/name args` as the router would; returns the replies."""
+    name, _, args = text.lstrip("/").partition(" ")
+    return await COMMANDS[name].run(turn, args.strip())
+
+
+async def press(turn: Turn, value: str):
+    prefix, _, rest = value.partition(":")
+    return await ACTIONS[prefix](turn, rest.split(":") if rest else [])
+
+
+def button(reply, label: str) -> str:
+    return next(c.value for c in reply.choices if c.label.startswith(label))
+
+
+async def test_team_command_lists_members_with_a_button_each(crm, org):
+    [reply] = await say(turn_of(crm, org["maya"], "manager"), "/team")
+    assert reply.text.plain.splitlines() == [
+        "👥 Team (3)",
+        "• Maya — manager · telegram · 0 open deals",
+        "• Rana — rep (Maya) · telegram · 0 open deals",
+        "• Sami — rep (Maya) · slack · 0 open deals",
+        "Tap a name to change their role, manager, or deactivate them.",
+    ]
+    assert [c.label for c in reply.choices] == ["⚙️ Rana", "⚙️ Sami"]
+
+
+async def test_deactivating_from_the_team_buttons(crm, org):
+    await give_work(crm, org["rana"])
+    admin = turn_of(crm, org["admin"], "admin")
+    [listing] = await say(admin, "/team")
+    [card] = await press(admin, button(listing, "⚙️ Rana"))
+    assert [c.label for c in card.choices] == [
+        "Make admin", "Make manager", "Move to another manager", "Deactivate"]
+    [ask] = await press(admin, button(card, "Deactivate"))
+    assert "Who takes over" in ask.text.plain
+    assert [c.label for c in ask.choices] == ["Ada", "Maya", "Omar", "Sami", "Tess"]
+    [done] = await press(admin, button(ask, "Sami"))
+    assert done.text.plain == (
+        "✅ Rana is deactivated. Sami took over 1 deal, 1 contact, 1 task, 1 contract.")
+
+
+async def test_moving_and_promoting_from_the_buttons(crm, org):
+    admin = turn_of(crm, org["admin"], "admin")
+    [ask] = await press(admin, f"team:mv:{org['rana'].user_id}")
+    assert [c.label for c in ask.choices] == ["Omar", "No manager"]
+    [moved] = await press(admin, button(ask, "Omar"))
+    assert moved.text.plain == "✅ Moved Rana."
+    [promoted] = await press(admin, f"team:r:{org['tess'].user_id}:admin")
+    assert promoted.text.plain == "✅ Tess is now an admin."
+
+
+async def test_forged_team_buttons_are_refused_by_the_use_cases(crm, org):
+    rana, sami, tess = org["rana"].user_id, org["sami"].user_id, org["tess"].user_id
+    rep = turn_of(crm, org["rana"])
+    with pytest.raises(NotAllowed):
+        await press(rep, f"team:dt:{sami}:{rana}")
+    with pytest.raises(NotAllowed):  # a manager forging an admin-only role button
+        await press(turn_of(crm, org["maya"], "admin"), f"team:r:{rana}:admin")
+    with pytest.raises(NotFound):  # Tess is on Omar's team
+        await press(turn_of(crm, org["maya"], "manager"), f"team:dt:{tess}:{rana}")
+    for junk in ("team", "team:zz:1", "team:dt:abc:1", "team:dt:1", f"team:r:{rana}:king",
+                 "team:m:99999999999999999"):
+        [reply] = await press(rep, junk)
+        assert reply.text.plain == "That button is out of date. Send /team again."
+    async with crm.reader() as uow:
+        assert [u.display_name for u in await uow.users.active()] == [
+            "Ada", "Maya", "Omar", "Rana", "Sami", "Tess"]
+
+
+async def test_settings_command(crm, org):
+    turn = turn_of(crm, org["rana"])
+    [shown] = await say(turn, "/settings")
+    assert "Working hours: 09:00–18:00, mon, tue, wed, thu, fri" in shown.text.plain
+    assert "/settings timezone Asia/Dubai" in shown.text.plain
+    [saved] = await say(turn, "/settings hours 08:00-17:30")
+    assert "Working hours: 08:00–17:30" in saved.text.plain
+    [saved] = await say(turn, "/settings quiet 21:00-07:00")
+    assert "Quiet hours: 21:00–07:00" in saved.text.plain
+    [saved] = await say(turn, "/settings quiet off")
+    assert "Quiet hours: off" in saved.text.plain
+    [saved] = await say(turn, "/settings days sun-thu")
+    assert "mon, tue, wed, thu, sun" in saved.text.plain
+    with pytest.raises(InvalidInput, match="Try /settings hours 09:00-18:00"):
+        await say(turn, "/settings colour blue")
+    with pytest.raises(InvalidInput, match="like 09:00-18:00"):
+        await say(turn, "/settings hours 9")
+    with pytest.raises(InvalidInput, match="/settings language ar"):
+        await say(turn, "/settings timezone")
