@@ -1,0 +1,1 @@
+"""Local fakes of the chat platforms' HTTP APIs, so the real SDKs run end to end offline."""
