@@ -45,6 +45,12 @@ def document_number(series: str, year: int, number: int) -> str:
     return f"{series}-{year}-{number:04d}"
 
 
+def split_number(text: str) -> tuple[str, int, int]:
+    """`INV-2026-0001` -> ("INV", 2026, 1)."""
+    series, year, number = text.rsplit("-", 2)
+    return series, int(year), int(number)
+
+
 def _paid_on_installment():
     """Correlated SQL: allocations of non-voided payments on the installment of the outer row."""
     return (
