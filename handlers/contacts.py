@@ -153,11 +153,18 @@ def _similarity(a: str | None, b: str | None) -> int:
     return round(fuzz.token_sort_ratio(a, b, processor=utils.default_process))
 
 
+def redacted(contact: Contact) -> Contact:
+    """A detached copy carrying only what any rep may learn about someone else's contact."""
+    return Contact(id=contact.id, name=contact.name, company=contact.company,
+                   owner_id=contact.owner_id, tags=[], created_at=contact.created_at)
+
+
 async def _duplicates(
-    uow: UnitOfWork, *, name: str | None, company: str | None, phone: str | None,
+    uow: UnitOfWork, user: User, *, name: str | None, company: str | None, phone: str | None,
     email: str | None, exclude_id: int | None,
 ) -> list[ContactMatch]:
-    """Matches for already-normalised values, strongest first."""
+    """Matches for already-normalised values, strongest first. Contacts outside the user's
+    scope come back redacted (name, company and owner only)."""
     reasons: dict[int, list[str]] = {}
     rank: dict[int, tuple[int, int]] = {}  # (exact matches, best similarity)
     found: dict[int, Contact] = {}
@@ -179,8 +186,15 @@ async def _duplicates(
                 rank[c.id] = (exact, max(best, score))
     ordered = sorted(found, key=lambda cid: (rank[cid], cid), reverse=True)[:MAX_DUPLICATES_SHOWN]
     owners = await user_names(uow, (found[cid].owner_id for cid in ordered))
-    return [ContactMatch(found[cid], owners[found[cid].owner_id], ", ".join(reasons[cid]))
-            for cid in ordered]
+    scope = await uow.users.visible_owner_ids(user)
+    return [
+        ContactMatch(
+            found[cid] if scope is None or found[cid].owner_id in scope else redacted(found[cid]),
+            owners[found[cid].owner_id],
+            ", ".join(reasons[cid]),
+        )
+        for cid in ordered
+    ]
 
 
 async def find_duplicates(
@@ -197,9 +211,9 @@ async def find_duplicates(
     or company at least 88% similar. Raises InvalidInput for a malformed phone or email."""
     phone_e164, email_norm = optional_phone(crm, phone), optional_email(email)
     async with crm.reader() as uow:
-        await acting_user(uow, actor)
+        user = await acting_user(uow, actor)
         matches = await _duplicates(
-            uow, name=clean_text(name, MAX_NAME) or None, company=clean_text(company, MAX_NAME) or None,
+            uow, user, name=clean_text(name, MAX_NAME) or None, company=clean_text(company, MAX_NAME) or None,
             phone=phone_e164, email=email_norm, exclude_id=exclude_id,
         )
         uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
@@ -265,7 +279,7 @@ async def create_lead(
         else:
             if not allow_duplicate:
                 matches = await _duplicates(
-                    uow, name=clean_name, company=clean_company, phone=phone_e164,
+                    uow, user, name=clean_name, company=clean_company, phone=phone_e164,
                     email=email_norm, exclude_id=None,
                 )
                 if matches:
@@ -435,7 +449,7 @@ async def update_contact(
         changed = {k: v for k, v in cleaned.items() if getattr(contact, k) != v}
         if not allow_duplicate and changed.keys() & {"name", "company", "phone", "email"}:
             matches = await _duplicates(
-                uow, name=changed.get("name"), company=changed.get("company"),
+                uow, user, name=changed.get("name"), company=changed.get("company"),
                 phone=changed.get("phone"), email=changed.get("email"), exclude_id=contact.id,
             )
             if matches:

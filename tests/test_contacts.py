@@ -143,6 +143,8 @@ async def test_same_phone_in_another_format_is_a_duplicate_even_in_another_pipel
         await create_lead(crm, team["rana"], name="R. H.", phone="0501234567")
     match = err.value.candidates[0]
     assert (match.contact.name, match.owner_name, match.reason) == ("Rana Haddad", "Lina", "same phone")
+    assert (match.contact.company, match.contact.phone, match.contact.email) == ("Acme", None, None)
+    assert (await find_duplicates(crm, team["karim"], phone="0501234567"))[0].contact.phone == "+971501234567"
     assert str(err.value) == (
         "This looks like Rana Haddad (Acme), owned by Lina: same phone. "
         "Add the deal to that contact, or save a new contact anyway."
