@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
+from datetime import datetime
 
 # Buckets of quiet users are dropped once this many keys are tracked, so memory stays bounded.
 PRUNE_AT = 10_000
@@ -17,8 +18,9 @@ class RateLimiter:
         self,
         rate_per_minute: float = 30,
         burst: int = 10,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float | datetime] = time.monotonic,
     ) -> None:
+        """`clock` returns seconds (`time.monotonic`) or an aware datetime (`crm.clock.now`)."""
         if rate_per_minute <= 0 or burst < 1:
             raise ValueError("rate_per_minute must be > 0 and burst >= 1")
         self.rate = rate_per_minute / 60.0  # tokens per second
@@ -29,6 +31,8 @@ class RateLimiter:
     def check(self, key: Hashable) -> float | None:
         """Take one token for `key`: None when allowed, else the seconds to wait."""
         now = self._clock()
+        if isinstance(now, datetime):
+            now = now.timestamp()
         tokens, at = self._buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
         if tokens >= 1.0:

@@ -69,3 +69,15 @@ def test_nonsense_limits_are_refused():
         RateLimiter(rate_per_minute=0)
     with pytest.raises(ValueError):
         RateLimiter(burst=0)
+
+
+def test_a_datetime_clock_works_too():
+    from handlers.context import FixedClock
+    from tests.conftest import T0
+
+    clock = FixedClock(T0)
+    limiter = RateLimiter(rate_per_minute=30, burst=1, clock=clock.now)
+    assert limiter.check("u1") is None
+    assert limiter.check("u1") == pytest.approx(2.0)
+    clock.advance(seconds=2)
+    assert limiter.check("u1") is None
