@@ -19,7 +19,7 @@ from handlers.access import acting_user, visible
 from handlers.context import CRM, Actor
 from handlers.errors import Duplicate, InvalidInput, NotFound
 from handlers.tasks import MAX_TITLE, add_task, assignable_owner, require_aware
-from handlers.values import MAX_NAME, Money, clean_text, normalize_email, normalize_phone, require_text
+from handlers.values import MAX_NAME, Money, clean_text, normalize_email, normalize_phone
 from storage.enums import Stage
 from storage.models import Contact, Deal, Interaction, Task, User
 from storage.uow import UnitOfWork

@@ -215,13 +215,12 @@ async def test_recent_contacts_put_the_last_touched_first(crm, team, clock):
     rana = team["rana"]
     a = (await create_lead(crm, rana, name="Alpha")).contact
     clock.advance(minutes=5)
-    b = (await create_lead(crm, rana, name="Bravo")).contact
+    await create_lead(crm, rana, name="Bravo")
     clock.advance(minutes=5)
     await log_interaction(crm, rana, contact_id=a.id, kind="call", summary="Called back")
     await create_lead(crm, team["omar"], name="Charlie")
     assert [c.name for c in await recent_contacts(crm, rana)] == ["Alpha", "Bravo"]
     assert [c.name for c in await recent_contacts(crm, team["maya"], limit=2)] == ["Charlie", "Alpha"]
-    assert b.id
 
 
 async def test_visibility_rep_manager_admin(crm, team):
