@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from handlers.access import acting_user
 from handlers.context import CRM, Actor
 from handlers.errors import InvalidInput
-from handlers.values import to_major
+from handlers.values import minor_units, to_major
 from storage.repos.reports import TransferRepository
 
 EXPORTABLE = ("contacts", "deals", "interactions", "payments")
@@ -92,7 +93,7 @@ def _shaper(kind: str, tz: ZoneInfo, *, for_csv: bool) -> Callable[[tuple], list
         return value.isoformat() if value else ""
 
     def money(minor: int, currency: str):
-        major = to_major(minor, currency)
+        major = to_major(minor, currency).quantize(Decimal(1).scaleb(-minor_units(currency)))
         return str(major) if for_csv else major
 
     def text(value) -> str:

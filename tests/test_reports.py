@@ -270,3 +270,26 @@ async def test_rendered_report_is_short_and_formats_money_per_currency(crm, make
     assert "Overdue (1 Dec 2026) €500.00, $200.00" in text
     assert "Rana" in text
     assert len(text) < 2500  # fits one phone message comfortably
+
+
+async def test_won_value_per_week_and_per_local_month(crm, make_user):
+    from handlers.periods import parse_period
+    from handlers.reports import won_series
+    from zoneinfo import ZoneInfo
+
+    team = await seed_dataset(crm, make_user)
+    dubai = await make_user("Dina", "rep", tz="Asia/Dubai")
+    async with crm.uow() as uow:
+        await add_deal(uow, dubai, name="Late", created=at(11, 30, 22), stage="won", value=1000,
+                       currency="USD", source="ads", closed=at(11, 30, 22), moves=[(at(11, 30, 22), "won")])
+        await uow.commit()
+
+    weeks = await won_series(crm, team.ada, parse_period("last month", crm.now(), ZoneInfo("UTC")))
+    months = await won_series(crm, dubai, parse_period("this year", crm.now(), ZoneInfo("Asia/Dubai")))
+
+    # Omar won Thu 12 Nov (week of Mon 9 Nov), Lena Wed 25 Nov (week of 23 Nov); Late is 30 Nov UTC.
+    assert weeks.unit == "week"
+    assert weeks.points == (
+        (date(2026, 11, 9), "USD", 100000), (date(2026, 11, 23), "EUR", 50000), (date(2026, 11, 30), "USD", 1000),
+    )
+    assert months.unit == "month" and months.points == ((date(2026, 12, 1), "USD", 1000),)  # Dubai time

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, case, func, literal, or_, select
+from sqlalchemy import Interval, Select, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.enums import CLOSED_STAGES, OPEN_STAGES, PIPELINE, Stage
@@ -109,13 +109,12 @@ class ReportRepository:
         self, start: datetime, end: datetime, owners: Owners, unit: str, utc_offset: timedelta
     ):
         """(bucket first day, currency, value) of deals won, per local week or month."""
-        local = Deal.closed_at + utc_offset if not self.sqlite else func.datetime(
-            Deal.closed_at, f"{int(utc_offset.total_seconds() // 60):+d} minutes"
-        )
         if self.sqlite:
+            local = func.datetime(Deal.closed_at, f"{int(utc_offset.total_seconds() // 60):+d} minutes")
             modifiers = ("start of month",) if unit == "month" else ("weekday 0", "-6 days")
             bucket = func.date(local, *modifiers)
         else:
+            local = Deal.closed_at + literal(utc_offset, Interval())
             bucket = func.date_trunc(unit, local)
         stmt = (
             select(bucket, Deal.currency, func.sum(Deal.value_minor))
