@@ -1,0 +1,65 @@
+"""The App Home tab's content, computed with the core use cases: my overdue and today's tasks,
+my pipeline by stage, contract balances due this week, and quick-action buttons."""
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from bot.slack_blocks import escape, home_view
+from conversations.dates import format_day, format_when
+from conversations.forms import FLOWS
+from conversations.registry import COMMANDS
+from handlers.contracts import open_invoices, today_for
+from handlers.context import CRM, Actor
+from handlers.reports import pipeline_figures
+from handlers.tasks import task_board, user_zone
+from handlers.values import format_money
+from storage.enums import STAGE_INFO
+
+# Quick actions, shown when the flow / command is registered: (name, button label).
+QUICK_FORMS = (("newlead", "➕ New lead"), ("log", "📝 Log"), ("followup", "⏰ Follow-up"), ("pay", "💵 Payment"))
+QUICK_COMMANDS = (("tasks", "📋 My tasks"), ("pipeline", "📊 Pipeline"))
+DUE_WINDOW_DAYS = 7
+
+STRANGER_NOTE = (
+    "Hi! You're not set up in ChatCRM yet. Ask your manager for an invite code, "
+    "then type `/crm join <code>` (for example `/crm join K7P2QX`)."
+)
+
+
+def _task_line(task, zone: ZoneInfo) -> str:
+    return f"• {escape(task.title)} — {escape(format_when(task.due_at, zone))}"
+
+
+async def home_for(crm: CRM, actor: Actor | None) -> dict:
+    """The `views.publish` view for `actor` (a short how-to-join note for a stranger)."""
+    if actor is None:
+        return home_view([], [], [], note=STRANGER_NOTE)
+    async with crm.reader() as uow:
+        user = await uow.users.get(actor.user_id)
+    zone = user_zone(user, crm.settings.timezone)
+    board = await task_board(crm, actor)
+    stages = await pipeline_figures(crm, actor)
+    until = today_for(crm, user) + timedelta(days=DUE_WINDOW_DAYS + 1)
+    invoices = await open_invoices(crm, actor, due_before=until)
+    pipeline = [
+        f"• {STAGE_INFO[s.stage].label}: {s.count} — "
+        + escape(", ".join(m.format(user.language) for m in s.amounts))
+        for s in stages if s.count
+    ]
+    balances = [
+        f"• {escape(i.invoice_number)} · {escape(i.contact_name)} · "
+        f"{escape(format_money(i.outstanding_minor, i.currency, user.language))} "
+        f"due {escape(format_day(i.installment.due_date))}" + (" *(overdue)*" if i.status == "overdue" else "")
+        for i in invoices
+    ]
+    sections = [
+        ("⚠️ Overdue tasks", [_task_line(t, zone) for t in board.overdue]),
+        ("📅 Today", [_task_line(t, zone) for t in board.today]),
+        ("📊 My pipeline", pipeline),
+        ("💵 Due in the next 7 days", balances),
+    ]
+    forms = [(name, label) for name, label in QUICK_FORMS if name in FLOWS]
+    commands = [(name, label) for name, label in QUICK_COMMANDS if name in COMMANDS]
+    return home_view(sections, forms, commands)
+
