@@ -321,3 +321,39 @@ async def test_export_in_chat_sends_files(crm, make_user):
     assert "/export deals xlsx" in ask.text.plain and len(ask.choices) == 5
     assert reply.file is not None and reply.file.filename.endswith(".xlsx")
     assert "contacts, deals, interactions, payments or all" in bad.text.plain
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def cli_args(*argv: str):
+    import argparse
+
+    from bot.cli_reports import add_subcommands
+
+    root = argparse.ArgumentParser()
+    add_subcommands(root.add_subparsers(dest="command"))
+    return root.parse_args(argv)
+
+
+async def test_cli_report_export_and_import(crm, make_user, tmp_path, capsys):
+    from bot.cli_reports import run
+
+    team = await seed_dataset(crm, make_user)
+    out = tmp_path / "out" / "deals.xlsx"
+
+    assert await run(crm, team.ada, cli_args("report", "--period", "last month", "--by", "rep")) == 0
+    assert "November 2026" in capsys.readouterr().out
+    assert await run(crm, team.ada, cli_args("report", "--period", "someday")) == 1
+    assert "can't read “someday”" in capsys.readouterr().err
+    assert await run(crm, team.ada, cli_args("export", "deals", "--format", "xlsx", "-o", str(out))) == 0
+    assert out.is_file() and capsys.readouterr().out.strip() == str(out)
+
+    leads = write(tmp_path, "leads.csv", LEADS)
+    assert await run(crm, team.ada, cli_args("import", str(leads))) == 0
+    assert "Dry run: nothing changed" in capsys.readouterr().out
+    assert await count(crm, Contact) == 7
+    assert await run(crm, team.ada, cli_args("import", str(leads), "--yes")) == 0
+    # Omar's phone is already in the CRM, so 4 of the 5 rows are new.
+    assert "Imported 4 contacts with their deals. Skipped 1 (1 duplicate, 0 with errors)." in capsys.readouterr().out
+    assert await count(crm, Contact) == 11

@@ -88,7 +88,7 @@ def render_preview(preview: ImportPreview) -> Rich:
         f"{preview.new} new",
     ]
     if preview.duplicates_existing:
-        lines.append(f"{preview.duplicates_existing} duplicates of existing contacts (skipped)")
+        lines.append(f"{_plural(preview.duplicates_existing, 'duplicate')} of existing contacts (skipped)")
     if preview.duplicates_in_file:
         lines.append(f"{preview.duplicates_in_file} repeated within the file (skipped)")
     if preview.error_count:
@@ -106,8 +106,15 @@ def render_import_result(result: ImportResult) -> Rich:
     skipped = result.skipped_duplicates + result.skipped_errors
     text = f"✅ Imported {result.created} contacts with their deals."
     if skipped:
-        text += f" Skipped {skipped} ({result.skipped_duplicates} duplicates, {result.skipped_errors} with errors)."
+        text += (
+            f" Skipped {skipped} ({_plural(result.skipped_duplicates, 'duplicate')},"
+            f" {result.skipped_errors} with errors)."
+        )
     return Rich.of(text)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _money(items: tuple[Money, ...], lang: str) -> str:
