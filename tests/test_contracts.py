@@ -247,3 +247,21 @@ async def test_reps_see_only_their_contracts_and_managers_their_team(crm, make_u
     assert (await contract_view(crm, boss, view.contract.id)).balance_minor == 300_000
     assert [v.contract.number for v in await contracts_for_deal(crm, rana, deal_id)] == ["CTR-2026-0001"]
     assert await contracts_for_deal(crm, rana, other_deal) == []
+
+
+async def test_concurrent_contracts_get_consecutive_numbers(crm, make_user):
+    """Several reps signing at once: every invoice number is used exactly once, no gaps."""
+    import asyncio
+
+    reps = [await make_user(f"Rep {i}") for i in range(4)]
+    deals = [await new_deal(crm, rep, title=f"Deal {i}") for i, rep in enumerate(reps)]
+    views = await asyncio.gather(*(
+        win_deal_with_contract(crm, rep, deal_id, count=3, frequency="weekly", first_due=date(2026, 12, 11))
+        for rep, deal_id in zip(reps, deals)
+    ))
+    assert sorted(v.contract.number for v in views) == [f"CTR-2026-000{n}" for n in range(1, 5)]
+    numbers = sorted(i.invoice_number for v in views for i in v.installments)
+    assert numbers == [f"INV-2026-{n:04d}" for n in range(1, 13)]
+    for view in views:  # each contract's invoices are one consecutive block
+        mine = [int(i.invoice_number[-4:]) for i in view.installments]
+        assert mine == list(range(mine[0], mine[0] + 3))

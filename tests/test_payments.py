@@ -213,3 +213,20 @@ async def test_payment_dates_default_to_the_reps_today(crm, make_user, clock):
     back = await record_payment(crm, omar, contract_id=view.contract.id, amount_minor=100,
                                 paid_on=date(2026, 12, 5) - timedelta(days=30))
     assert back.payment.paid_on == date(2026, 11, 5)
+
+
+async def test_concurrent_payments_cannot_overpay_together(crm, make_user):
+    """Two reps record the full balance at the same moment: exactly one succeeds."""
+    import asyncio
+
+    boss = await make_user("Maya", role="manager")
+    rana = await make_user("Rana", manager=boss)
+    view = await new_contract(crm, rana)
+    results = await asyncio.gather(
+        record_payment(crm, rana, contract_id=view.contract.id, amount_minor=300_000),
+        record_payment(crm, boss, contract_id=view.contract.id, amount_minor=300_000),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["PaymentExceedsBalance", "PaymentResult"]
+    final = await contract_view(crm, rana, view.contract.id)
+    assert (final.paid_minor, final.balance_minor) == (300_000, 0)
