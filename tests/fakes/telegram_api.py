@@ -465,3 +465,43 @@ def _error(status: int, description: str, parameters: dict | None = None) -> web
     if parameters:
         body["parameters"] = parameters
     return web.json_response(body, status=status)
+
+
+class TelegramDriver:
+    """Drives a started `TelegramChannel` through a `FakeTelegramAPI` like a user would, and
+    waits until the bot has finished with each update (a marker handler runs after the bot's)."""
+
+    def __init__(self, api: FakeTelegramAPI, channel, chat_id: int = 123) -> None:
+        from telegram import Update
+        from telegram.ext import TypeHandler
+
+        self.api = api
+        self.channel = channel
+        self.chat_id = chat_id
+        self.handled: list[int] = []
+
+        async def _mark(update: Update, _context) -> None:
+            self.handled.append(update.update_id)
+            await api._notify()
+
+        channel.app.add_handler(TypeHandler(Update, _mark), group=99)
+
+    async def deliver(self, update: dict) -> list[Call]:
+        """Push `update`, wait until it is handled, return the calls made meanwhile."""
+        before = len(self.api.calls)
+        self.api.push_update(update)
+        await self.api.wait_for(lambda: update["update_id"] in self.handled)
+        return self.api.calls[before:]
+
+    async def say(self, text: str | None = None, *, chat_id: int | None = None, **extra) -> list[Call]:
+        return await self.deliver(self.api.message(chat_id or self.chat_id, text, **extra))
+
+    async def press(self, data: str, *, chat_id: int | None = None, message_id: int | None = None,
+                    **extra) -> list[Call]:
+        return await self.deliver(
+            self.api.press(chat_id or self.chat_id, data, message_id=message_id, **extra)
+        )
+
+    def last(self, chat_id: int | None = None) -> Call:
+        """The last message the bot sent to the chat."""
+        return self.api.sent_to(chat_id or self.chat_id)[-1]
