@@ -40,26 +40,24 @@ async def _lead_created(uow: UnitOfWork, data: dict, locale: str) -> None:
     contact = await uow.session.get(Contact, data.get("contact_id") or deal.contact_id)
     name = contact.name or contact.company or contact.phone or contact.email or "New contact"
     company = f" ({contact.company})" if contact.company and contact.name else ""
-    details = [deal.title]
+    details = [deal.title] if not deal.title.startswith(name) else []
     if deal.value_minor:
         details.append(money(deal.value_minor, deal.currency, locale))
     if deal.source:
         details.append(deal.source)
     facts = " · ".join(details)
-    team = Reply.say("🆕 New lead: ", bold(name), company, f"\n{facts}\nOwner: ", bold(owner.display_name))
+    headline = Rich.of(bold(name), company)
+    lines = [Rich.of("🆕 New lead: ", headline), facts, Rich.of("Owner: ", bold(owner.display_name))]
+    team = Reply(Rich.lines(line for line in lines if line))
     await _team_alert(uow, owner, "alert_new_lead", f"alert:lead:{deal.id}", team, "alert_lead")
     if owner.id != uow.source.actor_id:  # assigned by someone else or by the website form
-        mine = Reply.say(
-            "🆕 A new lead for you: ", bold(name), company, f"\n{facts}",
-            contact_line(contact),
-            choices=[Choice("📞 Log", go("log", deal=deal.id)), Choice("📅 Follow-up", go("followup", deal=deal.id))],
+        ways = " · ".join(w for w in (contact.phone, contact.email) if w)
+        lines = [Rich.of("🆕 A new lead for you: ", headline)] + [line for line in (facts, ways) if line]
+        mine = Reply(
+            Rich.lines(lines),
+            choices=(Choice("📞 Log", go("log", deal=deal.id)), Choice("📅 Follow-up", go("followup", deal=deal.id))),
         )
         await enqueue_dm(uow, owner, f"lead:owner:{deal.id}", mine, kind="lead")
-
-
-def contact_line(contact: Contact) -> str:
-    ways = [w for w in (contact.phone, contact.email) if w]
-    return f"\n{' · '.join(ways)}" if ways else ""
 
 
 async def _deal_won(uow: UnitOfWork, data: dict, locale: str) -> None:

@@ -41,6 +41,9 @@ def go(flow: str, **params: object) -> str:
 
 
 def about(contact_name: str | None, deal_title: str | None) -> str:
+    """"Layla · Villa fit-out"; once when the deal is simply named after the contact."""
+    if deal_title and contact_name and deal_title.startswith(contact_name):
+        return deal_title
     return " · ".join(p for p in (contact_name, deal_title) if p)
 
 
