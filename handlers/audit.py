@@ -104,7 +104,10 @@ async def history_of(crm: CRM, actor: Actor, entity: str, entity_id: int, limit:
             raise NotFound(f"No {table.rstrip('s')} #{entity_id} that you can see.")
         rows = await uow.audit.trail_with_names(table, entity_id, max(1, min(limit, 200)))
         return [
-            AuditLine(row.at, name, row.platform, row.action, row.field, _display(row.old_value), _display(row.new_value))
+            AuditLine(
+                row.at, name, row.platform, row.action, row.field,
+                _display(row.old_value), _display(row.new_value),
+            )
             for row, name in rows
         ]
 
@@ -143,7 +146,8 @@ async def undo_last(crm: CRM, actor: Actor) -> UndoResult:
             )
         later = await uow.audit.touched_later(rows)
         for mine in rows:
-            clash = next((t for t in later if (t.entity, t.entity_id) == (mine.entity, mine.entity_id) and _overlaps(mine, t)), None)
+            same = (mine.entity, mine.entity_id)
+            clash = next((t for t in later if (t.entity, t.entity_id) == same and _overlaps(mine, t)), None)
             if clash is not None:
                 who = await uow.users.get(clash.actor_id) if clash.actor_id else None
                 raise Conflict(
@@ -191,7 +195,8 @@ class _Undo:
         for row in reversed(self.rows):
             if row.field == DELETED:
                 raise Conflict(f"Your last change ({_label(row.action)}) removed a record; undo can't bring it back.")
-            if row.field == CREATED or (row.entity, row.entity_id) in self.created or (row.entity, row.field) in DERIVED:
+            created_here = (row.entity, row.entity_id) in self.created
+            if row.field == CREATED or created_here or (row.entity, row.field) in DERIVED:
                 continue
             model = MODELS.get(row.entity)
             obj = await self.uow.session.get(model, row.entity_id) if model else None
@@ -202,18 +207,21 @@ class _Undo:
             ):
                 continue  # someone touched it since: the later touch stands
             if getattr(obj, row.field) != decode_value(obj, row.field, row.new_value):
-                raise Conflict(f"{row.entity.rstrip('s').capitalize()} #{row.entity_id} changed since, so I won't undo.")
+                what = row.entity.rstrip("s").capitalize()
+                raise Conflict(f"{what} #{row.entity_id} changed since, so I won't undo.")
             old = decode_value(obj, row.field, row.old_value)
             self.uow.audit.set(obj, row.field, old)
             if row.entity == "deals" and row.field == "stage":
-                await self.uow.audit.drop_stage_changes(obj.id, row.at, to_stage=decode_value(obj, "stage", row.new_value))
+                new_stage = decode_value(obj, "stage", row.new_value)
+                await self.uow.audit.drop_stage_changes(obj.id, row.at, to_stage=new_stage)
             if row.entity == "payments":
                 self.contracts_to_refresh.add(obj.contract_id)
                 if row.field == "voided_at":
                     self.parts.append(f"payment #{obj.id} counts again")
             if row.field not in QUIET:
                 shown = _display(row.old_value)
-                self.parts.append(f"{row.entity.rstrip('s')} #{row.entity_id} {row.field.replace('_', ' ')} back to {shown or 'empty'}")
+                field = row.field.replace("_", " ")
+                self.parts.append(f"{row.entity.rstrip('s')} #{row.entity_id} {field} back to {shown or 'empty'}")
 
     async def reverse_creations(self) -> None:
         """Remove or neutralise the rows the change created, newest first (children first)."""

@@ -105,7 +105,9 @@ def _frequency(value: Frequency | str) -> Frequency:
         return Frequency(str(value).strip().lower())
     except ValueError:
         names = ", ".join(f.value for f in Frequency)
-        raise InvalidInput(f"“{clean_text(str(value), 30)}” is not a schedule. Pick one of: {names}.", field="frequency")
+        raise InvalidInput(
+            f"“{clean_text(str(value), 30)}” is not a schedule. Pick one of: {names}.", field="frequency"
+        )
 
 
 def _check_count(count: int | None) -> int:
@@ -514,7 +516,9 @@ async def record_payment(
             open_rows = _chosen(rows, installment_id, contract, amount_minor, money)
         outstanding = sum(owed for _, owed in open_rows)
         if outstanding == 0:
-            raise PaymentExceedsBalance(f"Contract {contract.number} is fully paid; nothing is outstanding.", field="amount")
+            raise PaymentExceedsBalance(
+                f"Contract {contract.number} is fully paid; nothing is outstanding.", field="amount"
+            )
         if amount_minor > outstanding:
             raise PaymentExceedsBalance(
                 f"That's more than what is left: contract {contract.number} has {money(outstanding)} "
@@ -550,7 +554,9 @@ async def record_payment(
         )
 
 
-def _chosen(rows: list[InstallmentRow], installment_id: int, contract: Contract, amount: int, money) -> list[tuple[Installment, int]]:
+def _chosen(
+    rows: list[InstallmentRow], installment_id: int, contract: Contract, amount: int, money
+) -> list[tuple[Installment, int]]:
     """The single invoice a payment was aimed at, refusing more than it owes."""
     row = next((r for r in rows if r.installment.id == installment_id), None)
     if row is None:
@@ -560,7 +566,9 @@ def _chosen(rows: list[InstallmentRow], installment_id: int, contract: Contract,
         raise Conflict(f"Invoice {inst.invoice_number} is void; pick another invoice.")
     owed = inst.amount_minor - row.paid_minor
     if owed <= 0:
-        raise PaymentExceedsBalance(f"Invoice {inst.invoice_number} is already paid. Pick another invoice.", field="installment")
+        raise PaymentExceedsBalance(
+            f"Invoice {inst.invoice_number} is already paid. Pick another invoice.", field="installment"
+        )
     if amount > owed:
         raise PaymentExceedsBalance(
             f"Invoice {inst.invoice_number} has only {money(owed)} left to pay. Record {money(owed)} "
