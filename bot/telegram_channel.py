@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
-import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,7 +42,6 @@ from telegram.ext import (
     filters,
 )
 from telegram.request import BaseRequest
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.base import RetryLater, Unreachable
 from bot.telegram_inbound import from_message, from_press
@@ -175,10 +174,8 @@ def _one_line(text: str) -> str:
 
 
 def retry_seconds(err: RetryAfter) -> float:
-    """`retry_after` in seconds, without PTB's int/timedelta deprecation warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = err.retry_after
+    """`retry_after` in seconds (a timedelta with PTB_TIMEDELTA on, else a number)."""
+    value = err.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -206,6 +203,9 @@ class TelegramChannel:
                 "TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: choose a secret "
                 "(1-256 characters A-Z a-z 0-9 _ -), e.g. TELEGRAM_WEBHOOK_SECRET=k3y_f0r_hooks"
             )
+        # Opt in to PTB's coming timedelta durations: without it every 429 emits a
+        # deprecation warning (RetryAfter reads its own retry_after).
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
         # httpx logs every request URL at INFO, and the URL contains the bot token.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self.settings = settings

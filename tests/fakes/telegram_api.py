@@ -29,6 +29,7 @@ import json
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -505,3 +506,29 @@ class TelegramDriver:
     def last(self, chat_id: int | None = None) -> Call:
         """The last message the bot sent to the chat."""
         return self.api.sent_to(chat_id or self.chat_id)[-1]
+
+
+def bot_settings(settings, api: FakeTelegramAPI, **changes):
+    """`settings` pointed at the fake server (plus any other field `changes`)."""
+    from pydantic import SecretStr
+
+    update = {"telegram_bot_token": SecretStr(api.token), "telegram_api_url": api.base_url}
+    update.update(changes)
+    return settings.model_copy(update=update)
+
+
+@asynccontextmanager
+async def running_bot(crm, api: FakeTelegramAPI, *, router=None, chat_id: int = 123, **channel_kw):
+    """A started `TelegramChannel` on the real `Router` (unless given) talking to `api`;
+    yields its `TelegramDriver` and stops the bot afterwards."""
+    from bot.telegram_channel import SendLimits, TelegramChannel
+    from conversations.router import Router
+
+    channel_kw.setdefault("limits", SendLimits(overall_per_s=1000, chat_interval=0, group_interval=0))
+    channel_kw.setdefault("poll_timeout", 1.0)
+    channel = TelegramChannel(bot_settings(crm.settings, api), router or Router(crm), **channel_kw)
+    await channel.start()
+    try:
+        yield TelegramDriver(api, channel, chat_id)
+    finally:
+        await channel.stop()
