@@ -29,7 +29,7 @@ from handlers.contacts import (
     optional_phone,
     optional_text,
 )
-from handlers.errors import DomainError
+from handlers.errors import DomainError, InvalidInput
 from handlers.values import MAX_NAME, MAX_TEXT, Money, to_minor
 from storage.enums import InteractionKind, Role, Stage
 from storage.models import Contact, Deal, Interaction
@@ -155,8 +155,6 @@ def _default_source(crm: CRM) -> str | None:
 
 
 def _value(crm: CRM, raw, currency) -> Money:
-    from handlers.errors import InvalidInput
-
     code = str(currency or crm.settings.currency).strip().upper()
     if raw is None or raw == "":
         return deal_value(crm, Money(0, code))
