@@ -407,8 +407,9 @@ class SlackChannel:
         if start > now:
             await self._sleep(start - now)
 
-    async def _call(self, method, channel: str, **kwargs):
-        """Call the Web API, turning failures into `RetryLater` / `Unreachable` only."""
+    async def _call(self, method, pace_key: str, /, **kwargs):
+        """Call the Web API, turning failures into `RetryLater` / `Unreachable` only; a 429
+        also holds `pace_key` (the channel) for its Retry-After."""
         try:
             return await method(**kwargs)
         except SlackApiError as err:
@@ -416,7 +417,7 @@ class SlackChannel:
             if response.status_code == 429:
                 headers = {k.lower(): v for k, v in (response.headers or {}).items()}
                 retry = float(headers.get("retry-after", 1))
-                self._next_send[channel] = max(self._next_send.get(channel, 0.0), self._monotonic() + retry)
+                self._next_send[pace_key] = max(self._next_send.get(pace_key, 0.0), self._monotonic() + retry)
                 raise RetryLater(retry, "Slack rate limit") from None
             error = response.get("error", "")
             if error in UNREACHABLE_ERRORS:

@@ -11,10 +11,9 @@ from conversations.forms import FLOWS
 from conversations.registry import COMMANDS
 from handlers.contracts import open_invoices, today_for
 from handlers.context import CRM, Actor
-from handlers.reports import pipeline_figures
+from handlers.deals import pipeline
 from handlers.tasks import task_board, user_zone
 from handlers.values import format_money
-from storage.enums import STAGE_INFO
 
 # Quick actions, shown when the flow / command is registered: (name, button label).
 QUICK_FORMS = (("newlead", "➕ New lead"), ("log", "📝 Log"), ("followup", "⏰ Follow-up"), ("pay", "💵 Payment"))
@@ -39,12 +38,12 @@ async def home_for(crm: CRM, actor: Actor | None) -> dict:
         user = await uow.users.get(actor.user_id)
     zone = user_zone(user, crm.settings.timezone)
     board = await task_board(crm, actor)
-    stages = await pipeline_figures(crm, actor)
+    stages = (await pipeline(crm, actor)).stages
     until = today_for(crm, user) + timedelta(days=DUE_WINDOW_DAYS + 1)
     invoices = await open_invoices(crm, actor, due_before=until)
-    pipeline = [
-        f"• {STAGE_INFO[s.stage].label}: {s.count} — "
-        + escape(", ".join(m.format(user.language) for m in s.amounts))
+    by_stage = [
+        f"• {escape(s.label)}: {s.count} — "
+        + escape(", ".join(format_money(v, cur, user.language) for cur, v in sorted(s.value.items())))
         for s in stages if s.count
     ]
     balances = [
@@ -56,7 +55,7 @@ async def home_for(crm: CRM, actor: Actor | None) -> dict:
     sections = [
         ("⚠️ Overdue tasks", [_task_line(t, zone) for t in board.overdue]),
         ("📅 Today", [_task_line(t, zone) for t in board.today]),
-        ("📊 My pipeline", pipeline),
+        ("📊 My pipeline", by_stage),
         ("💵 Due in the next 7 days", balances),
     ]
     forms = [(name, label) for name, label in QUICK_FORMS if name in FLOWS]

@@ -66,7 +66,10 @@ class SlackHarness:
 
     @staticmethod
     def ack_json(response: BoltResponse) -> dict:
-        return json.loads(response.body) if response.body else {}
+        """The ack's body as a dict (bolt answers a text-only ack as plain text)."""
+        if not response.body:
+            return {}
+        return json.loads(response.body) if response.body.startswith("{") else {"text": response.body}
 
 
 # Fixtures: import them into a test module (`from tests.fakes.slack_harness import slack_api, slack`).

@@ -1,0 +1,136 @@
+"""The Slack app as Slack sees it: signed requests over HTTP, retried events, App Home, team
+channels, and the two ways to connect."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import aiohttp
+from sqlalchemy import func, select
+
+from bot.slack_channel import SlackChannel
+from handlers.contacts import create_lead
+from handlers.values import Money
+from storage.models import Contact, TeamChannel
+from tests.fakes import slack_requests as sr
+from tests.fakes.slack_harness import slack, slack_api, slack_settings  # noqa: F401  (fixtures)
+
+
+async def post(port: int, body: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"http://127.0.0.1:{port}/slack/events", data=body.encode(), headers=headers) as resp:
+            await resp.read()
+            return resp
+
+
+async def test_http_mode_serves_signed_requests_and_refuses_forged_or_stale_ones(settings, slack_api, crm, make_user):
+    from conversations.router import Router
+
+    await make_user("Rana", identity=("slack", "U1"))
+    channel = SlackChannel(slack_settings(settings, slack_api, slack_port=0), Router(crm), crm=crm, pace_interval=0)
+    await channel.start()
+    try:
+        body = sr.slash_body("U1", "help")
+        assert (await post(channel.port, body, sr.signed_headers(body))).status == 200
+
+        forged = sr.signed_headers(body, secret="not-the-secret")
+        assert (await post(channel.port, body, forged)).status == 401
+
+        stale = sr.signed_headers(body, timestamp=int(time.time()) - 6 * 60)
+        assert (await post(channel.port, body, stale)).status == 401
+
+        event = sr.event_body(sr.dm_event("U1", "/newlead"))
+        refused = sr.signed_headers(event, secret="wrong", content_type="application/json")
+        assert (await post(channel.port, event, refused)).status == 401
+        await channel.drain()
+        assert slack_api.called("chat.postMessage") == []  # nothing forged got through
+    finally:
+        await channel.stop()
+
+
+async def test_a_retried_event_is_processed_once(slack, make_user, crm):
+    await make_user("Rana", identity=("slack", "U1"))
+    await slack.dm("U1", "/newlead Retry Co", event_id="Ev42")
+    retry = {"x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"}
+    await slack.dm("U1", "/newlead Retry Co", event_id="Ev42", headers=retry)
+    assert len(slack.texts("D1")) == 1
+    async with crm.reader() as uow:
+        assert (await uow.session.execute(select(func.count()).select_from(Contact))).scalar_one() == 0
+
+
+async def test_app_home_lists_tasks_pipeline_and_quick_actions(slack, make_user, crm, clock):
+    rana = await make_user("Rana", identity=("slack", "U1"))
+    await create_lead(crm, rana, name="<!channel> Corp", value=Money(2_500_00, "USD"),
+                      next_step_at=clock.now() + timedelta(hours=2))
+    await create_lead(crm, rana, name="Late Ltd", value=Money(1_000_00, "USD"),
+                      next_step_at=clock.now() + timedelta(minutes=5))
+    clock.advance(minutes=30)  # Late Ltd's next step is now overdue
+
+    await slack.dispatch(sr.event_body(sr.home_opened_event("U1")))
+    [published] = slack.api.called("views.publish")
+    assert published["user_id"] == "U1"
+    text = "\n".join(b["text"]["text"] for b in published["view"]["blocks"] if b["type"] == "section")
+    overdue, today = text.split("*📅 Today*")
+    assert "Late Ltd" in overdue and "&lt;!channel&gt; Corp" in today
+    assert "<!channel>" not in text
+    assert "• New: 2 — $3,500.00" in text
+    actions = [b for b in published["view"]["blocks"] if b["type"] == "actions"][0]["elements"]
+    assert [a["value"] for a in actions][:2] == ["newlead", "log"]
+
+    # A quick action opens the flow's modal; a change made from Slack refreshes the tab.
+    await slack.dispatch(sr.home_button_body("U1", "crm_home_form_newlead", "newlead"))
+    assert slack.last_modal()["title"]["text"] == "New lead"
+    await slack.dm("U1", "/tasks")
+    assert len(slack.api.called("views.publish")) == 2
+
+
+async def test_app_home_for_a_stranger_explains_how_to_join(slack):
+    await slack.dispatch(sr.event_body(sr.home_opened_event("U9")))
+    [published] = slack.api.called("views.publish")
+    assert "/crm join" in published["view"]["blocks"][1]["text"]["text"]
+
+
+async def test_setchannel_registers_the_channel_for_a_manager_only(slack, make_user, crm):
+    await make_user("Mona", role="manager", identity=("slack", "U2"))
+    await make_user("Rana", role="rep", identity=("slack", "U1"))
+
+    await slack.command("U1", "setchannel", channel="C55")
+    async with crm.reader() as uow:
+        assert (await uow.session.execute(select(TeamChannel))).scalars().all() == []
+
+    await slack.command("U2", "setchannel", channel="C55")
+    async with crm.reader() as uow:
+        [registered] = (await uow.session.execute(select(TeamChannel))).scalars().all()
+    assert (registered.address, registered.platform) == ("slack:C55", "slack")
+    assert slack.texts("C55")  # the confirmation is posted in the channel itself
+
+
+async def test_setchannel_in_a_channel_without_the_app_answers_privately(slack, make_user):
+    await make_user("Mona", role="manager", identity=("slack", "U2"))
+    slack.api.fail_next("chat.postMessage", error="not_in_channel")
+    await slack.command("U2", "setchannel", channel="C56")
+    assert "/invite @ChatCRM" in slack.api.responses[0]["text"]
+
+
+async def test_a_private_command_from_a_channel_answers_in_the_dm(slack, make_user):
+    await make_user("Rana", identity=("slack", "U1"))
+    ack = slack.ack_json(await slack.command("U1", "tasks", channel="C55"))
+    assert ack["text"] == "I'll answer in our direct messages."
+    assert "No open follow-ups" in slack.texts("D1")[-1]
+    assert slack.texts("C55") == []
+
+
+async def test_socket_mode_is_chosen_by_an_app_token(settings, slack_api, crm):
+    from pydantic import SecretStr
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from conversations.router import Router
+
+    socket_settings = slack_settings(settings, slack_api, slack_signing_secret=None,
+                                     slack_app_token=SecretStr("xapp-test"))
+    channel = SlackChannel(socket_settings, Router(crm), crm=crm)
+    assert channel.mode == "socket"
+    handler = channel.socket_handler()
+    assert isinstance(handler, AsyncSocketModeHandler)
+    assert handler.app_token == "xapp-test"
+    await handler.client.close()
