@@ -104,5 +104,7 @@ async def _safe_run(crm: CRM, name: str) -> None:
 
 
 def next_run_times(now: datetime) -> dict[str, datetime | None]:
-    """When each job would next fire after `now` by its schedule."""
-    return {name: spec.trigger().get_next_fire_time(None, now) for name, spec in JOBS.items()}
+    """When each job would next fire after `now` by its schedule (a fire time equal to `now`
+    is the run happening now, so the next one is asked for from a second later)."""
+    after = now + timedelta(seconds=1)
+    return {name: spec.trigger().get_next_fire_time(None, after) for name, spec in JOBS.items()}
