@@ -230,3 +230,19 @@ async def test_two_senders_on_one_database_deliver_each_row_once(crm, settings):
     assert len(addresses) == 300 and len(set(addresses)) == 300
     assert sum(handled) == 300
     assert {r.status for r in await outbox_rows(crm)} == {"sent"}
+
+
+async def test_processed_events_report_a_repeat_once_recorded(crm, clock):
+    async with crm.uow() as uow:
+        assert not await uow.processed.exists("telegram", "update:77")
+        assert await uow.processed.seen("telegram", "update:77", uow.now) is False
+        assert await uow.processed.seen("telegram", "update:77", uow.now) is True
+        assert await uow.processed.seen("slack", "update:77", uow.now) is False  # per platform
+        assert await uow.processed.exists("telegram", "update:77")
+        await uow.commit()
+    clock.advance(days=2)
+    async with crm.uow() as uow:
+        assert await uow.processed.prune(clock.now() - timedelta(days=1)) == 2
+        await uow.commit()
+    async with crm.reader() as uow:
+        assert not await uow.processed.exists("telegram", "update:77")

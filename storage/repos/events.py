@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import ProcessedEvent
@@ -30,6 +30,19 @@ class ProcessedEventRepository(Repository[ProcessedEvent]):
         )
         result = await self.session.execute(stmt)
         return result.rowcount == 0
+
+    async def exists(self, platform: str, key: str) -> bool:
+        stmt = select(ProcessedEvent.id).where(
+            ProcessedEvent.platform == platform, ProcessedEvent.event_key == str(key)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def exists(self, platform: str, key: str) -> bool:
+        """Whether the event `key` of `platform` was recorded (a read; no lock taken)."""
+        stmt = select(ProcessedEvent.id).where(
+            ProcessedEvent.platform == platform, ProcessedEvent.event_key == str(key)
+        )
+        return (await self.session.execute(stmt)).first() is not None
 
     async def prune(self, before: datetime) -> int:
         """Forget events older than `before` (platforms stop retrying after minutes)."""
