@@ -292,7 +292,11 @@ class SlackChannel:
     async def _open_form(self, user: str, flow: str, args: str, trigger_id: str, respond) -> None:
         text = f"/{flow} {args}".strip()
         inbound = await self._inbound(user, await self.dm_channel(user), text=text)
-        spec = await self.router.form_spec(inbound, flow, args)
+        try:
+            spec = await self.router.form_spec(inbound, flow, args)
+        except Exception:  # the person is waiting for a form: never leave them with nothing
+            log.exception("form_spec(%s) failed", flow)
+            spec = [Reply.say("Sorry, I couldn't open that form. Try it here step by step: /", flow)]
         if isinstance(spec, list):  # refused (unknown user, not allowed): say why
             await self._answer_privately(user, spec, respond)
             return

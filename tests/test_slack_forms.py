@@ -157,7 +157,12 @@ async def test_pay_modal_records_a_payment(slack, make_user, crm):
     fields = blocks_of(slack.last_modal())
     assert "amount" in fields
 
-    refused = slack.ack_json(await slack.submit("U1", {"contract": typed(view.contract.number),
-                                                       "invoice": chosen("ans:oldest"), "amount": typed("lots")}))
+    answers = {"contract": typed(view.contract.number), "invoice": chosen("ans:oldest"), "amount": typed("lots")}
+    refused = slack.ack_json(await slack.submit("U1", answers))
     assert list(refused["errors"]) == ["amount"]
     assert await count(crm, Payment) == 0
+
+    answers["amount"] = typed("1,000")
+    await slack.submit("U1", answers)
+    assert "Payment of $1,000.00 recorded" in slack.texts("D1")[-1]
+    assert await count(crm, Payment) == 1
