@@ -47,8 +47,11 @@ def _tight(text: Rich) -> Rich:
     spans: list[Span] = []
     for span in text.spans:
         core = span.text.strip()
-        if span.style in ("plain", "link") or not core or core == span.text:
+        if span.style in ("plain", "link") or core == span.text:
             spans.append(span)
+            continue
+        if not core:  # only spaces: nothing to style
+            spans.append(Span(span.text))
             continue
         start = span.text.index(core)
         spans += [Span(span.text[:start]), Span(core, span.style), Span(span.text[start + len(core):])]
