@@ -279,7 +279,7 @@ async def test_forged_team_buttons_are_refused_by_the_use_cases(crm, org):
         await press(turn_of(crm, org["maya"], "admin"), f"team:r:{rana}:admin")
     with pytest.raises(NotFound):  # Tess is on Omar's team
         await press(turn_of(crm, org["maya"], "manager"), f"team:dt:{tess}:{rana}")
-    for junk in ("team", "team:zz:1", "team:dt:abc:1", "team:dt:1", f"team:r:{rana}:king",
+    for junk in ("team", "team:zz:1", "team:m:²", "team:dt:abc:1", "team:dt:1", f"team:r:{rana}:king",
                  "team:m:99999999999999999"):
         [reply] = await press(rep, junk)
         assert reply.text.plain == "That button is out of date. Send /team again."

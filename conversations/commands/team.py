@@ -142,7 +142,7 @@ async def team_command(turn: Turn, args: str) -> list[Reply]:
 
 def _ids(args: list[str], count: int) -> list[int] | None:
     """The first `count` args as ids, or None when a (forged or stale) value is malformed."""
-    if len(args) < count or not all(a.isdigit() and len(a) <= 12 for a in args[:count]):
+    if len(args) < count or not all(a.isascii() and a.isdigit() and len(a) <= 12 for a in args[:count]):
         return None
     return [int(a) for a in args[:count]]
 
