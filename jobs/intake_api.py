@@ -155,15 +155,17 @@ def _default_source(crm: CRM) -> str | None:
 
 
 def _value(crm: CRM, raw, currency) -> Money:
-    code = str(currency or crm.settings.currency).strip().upper()
+    """The deal value from the form (`"12500"`, `12500.5`, `"12,500"`), in its currency."""
+    checked = deal_value(crm, Money(0, str(currency or crm.settings.currency)))  # a real ISO code
     if raw is None or raw == "":
-        return deal_value(crm, Money(0, code))
+        return checked
     try:
         amount = Decimal(str(raw).replace(",", ""))
     except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
         raise InvalidInput(f"“{str(raw)[:20]}” is not an amount. Try 5000 or 1250.50.", field="value")
-    money = deal_value(crm, Money(0, code))  # checks the currency code first
-    return deal_value(crm, Money(to_minor(amount, money.currency), money.currency))
+    return deal_value(crm, Money(to_minor(amount, checked.currency), checked.currency))
 
 
 async def create_intake_lead(crm: CRM, lead: dict, idem_key: str | None) -> tuple[int, dict]:

@@ -25,7 +25,7 @@ from storage.uow import UnitOfWork
 
 @dataclass(frozen=True)
 class JobConfig:
-    """Thresholds of the jobs. Defaults follow the issue; `crm.settings` may override later."""
+    """Thresholds of the jobs, with the issue's defaults (one place to change them)."""
 
     neglect_days: dict[str, int] = field(
         default_factory=lambda: {i.stage.value: i.neglect_days for i in PIPELINE if i.neglect_days}
@@ -40,11 +40,7 @@ class JobConfig:
     team_work_days: frozenset[int] = frozenset(range(5))
 
 
-DEFAULT_CONFIG = JobConfig()
-
-
-def config_of(crm: CRM) -> JobConfig:
-    return getattr(crm, "job_config", None) or DEFAULT_CONFIG
+CONFIG = JobConfig()
 
 
 def locale_of(crm: CRM) -> str:
@@ -69,9 +65,8 @@ async def _users_by_id(uow: UnitOfWork, ids) -> dict[int, User]:
 
 async def followup_reminders(crm: CRM, now: datetime) -> int:
     """Each open task whose (snoozed) due time has come: a reminder to its owner's DMs."""
-    cfg = config_of(crm)
     async with crm.uow(action="job_reminders") as uow:
-        due = await ScanRepository(uow.session).tasks_due_between(now - cfg.reminder_lookback, now)
+        due = await ScanRepository(uow.session).tasks_due_between(now - CONFIG.reminder_lookback, now)
         owners = await _users_by_id(uow, (d.task.owner_id for d in due))
         added = 0
         for item in due:
@@ -91,13 +86,12 @@ async def followup_reminders(crm: CRM, now: datetime) -> int:
 async def neglected_leads(crm: CRM, now: datetime) -> int:
     """One nudge per neglected deal per day to its owner; one digest per manager per day of
     their reps' deals still cold `escalate_after_days` past the stage threshold."""
-    cfg = config_of(crm)
-    stale_before = {stage: now - timedelta(days=d) for stage, d in cfg.neglect_days.items()}
+    stale_before = {stage: now - timedelta(days=d) for stage, d in CONFIG.neglect_days.items()}
     escalate_before = {
-        stage: now - timedelta(days=d + cfg.escalate_after_days) for stage, d in cfg.neglect_days.items()
+        stage: now - timedelta(days=d + CONFIG.escalate_after_days) for stage, d in CONFIG.neglect_days.items()
     }
     async with crm.uow(action="job_neglected") as uow:
-        rows = await ScanRepository(uow.session).neglected_deals(stale_before, now - cfg.untasked_grace)
+        rows = await ScanRepository(uow.session).neglected_deals(stale_before, now - CONFIG.untasked_grace)
         owners = await _users_by_id(uow, (r.deal.owner_id for r in rows))
         digests: dict[int, dict[str, list[tuple[DealRow, str]]]] = defaultdict(lambda: defaultdict(list))
         added = 0
@@ -139,13 +133,12 @@ def in_local_window(now: datetime, tz: ZoneInfo, at: time, days: frozenset[int],
 async def morning_plans(crm: CRM, now: datetime) -> int:
     """Each rep and manager, at their local start of work on a work day: today's follow-ups,
     overdue ones and payments due."""
-    cfg = config_of(crm)
     async with crm.uow(action="job_morning") as uow:
         scans = ScanRepository(uow.session)
         added = 0
         for user in await scans.active_users((Role.REP.value, Role.MANAGER.value)):
             tz = user_zone(user)
-            today = in_local_window(now, tz, user.work_start or time(9, 0), work_days(user), cfg.local_window)
+            today = in_local_window(now, tz, user.work_start or time(9, 0), work_days(user), CONFIG.local_window)
             if today is None:
                 continue
             key = f"morning:user:{user.id}:{today.isoformat()}"
@@ -178,13 +171,12 @@ def previous_work_day(day: date, days: frozenset[int]) -> date:
 
 async def daily_summaries(crm: CRM, now: datetime) -> int:
     """Each team channel with summaries on, at its summary time on working days."""
-    cfg = config_of(crm)
     async with crm.uow(action="job_summary") as uow:
         scans = ScanRepository(uow.session)
         added = 0
         for channel in await scans.summary_channels():
             tz = _zone(channel.timezone)
-            today = in_local_window(now, tz, channel.summary_time or time(9, 0), cfg.team_work_days, cfg.local_window)
+            today = in_local_window(now, tz, channel.summary_time or time(9, 0), CONFIG.team_work_days, CONFIG.local_window)
             if today is None:
                 continue
             key = f"summary:channel:{channel.id}:{today.isoformat()}"
@@ -197,13 +189,12 @@ async def daily_summaries(crm: CRM, now: datetime) -> int:
 
 
 async def _summary(crm, scans: ScanRepository, channel: TeamChannel, tz, today: date, now: datetime):
-    cfg = config_of(crm)
     owners = await scans.channel_scope(channel)
-    since = previous_work_day(today, cfg.team_work_days)
+    since = previous_work_day(today, CONFIG.team_work_days)
     since_at, today_at = local_at(since, time(0), tz), local_at(today, time(0), tz)
     week_end = today + timedelta(days=6 - today.weekday())
-    stale_before = {stage: now - timedelta(days=d) for stage, d in cfg.neglect_days.items()}
-    stalled = await scans.neglected_deals(stale_before, now - cfg.untasked_grace, owners)
+    stale_before = {stage: now - timedelta(days=d) for stage, d in CONFIG.neglect_days.items()}
+    stalled = await scans.neglected_deals(stale_before, now - CONFIG.untasked_grace, owners)
     return texts.pipeline_summary(
         channel.title or "Team",
         today,
@@ -232,9 +223,8 @@ def _zone(name: str | None) -> ZoneInfo:
 async def installment_reminders(crm: CRM, now: datetime) -> int:
     """Reminders N days before and on the due day; when overdue, the rep from day 1, the
     manager from `overdue_manager_days`, the team channels from `overdue_team_days`."""
-    cfg = config_of(crm)
     locale = locale_of(crm)
-    horizon = (now + timedelta(days=cfg.installment_notice_days + 1)).date()
+    horizon = (now + timedelta(days=CONFIG.installment_notice_days + 1)).date()
     async with crm.uow(action="job_installments") as uow:
         scans = ScanRepository(uow.session)
         rows = await scans.unpaid_installments(None, horizon)
@@ -248,27 +238,27 @@ async def installment_reminders(crm: CRM, now: datetime) -> int:
             today = now.astimezone(user_zone(owner)).date()
             key = f"installment:{inst.id}:{inst.due_date.isoformat()}"
             days_left = (inst.due_date - today).days
-            if 0 < days_left <= cfg.installment_notice_days:
+            if 0 < days_left <= CONFIG.installment_notice_days:
                 reply = texts.installment_notice(row, "before", today, locale)
                 added += await enqueue_dm(uow, owner, f"{key}:before", reply, kind="installment")
             elif days_left == 0:
                 reply = texts.installment_notice(row, "due", today, locale)
                 added += await enqueue_dm(uow, owner, f"{key}:due", reply, kind="installment")
             elif days_left < 0:
-                added += await _escalate_overdue(uow, scans, cfg, row, owner, key, -days_left, today, locale)
+                added += await _escalate_overdue(uow, scans, row, owner, key, -days_left, today, locale)
         await uow.commit()
         return added
 
 
-async def _escalate_overdue(uow, scans, cfg: JobConfig, row, owner: User, key: str, late: int, today, locale) -> int:
+async def _escalate_overdue(uow, scans, row, owner: User, key: str, late: int, today, locale) -> int:
     reply = texts.installment_notice(row, "overdue", today, locale)
     added = await enqueue_dm(uow, owner, f"{key}:overdue:rep", reply, kind="overdue")
-    if late >= cfg.overdue_manager_days and owner.manager_id:
+    if late >= CONFIG.overdue_manager_days and owner.manager_id:
         manager = await uow.users.get(owner.manager_id)
         if manager is not None and manager.active:
             reply = texts.installment_notice(row, "overdue", today, locale, rep=owner.display_name)
             added += await enqueue_dm(uow, manager, f"{key}:overdue:manager", reply, kind="overdue")
-    if late >= cfg.overdue_team_days:
+    if late >= CONFIG.overdue_team_days:
         channels = [c for c in await scans.channels_for_owner(owner) if c.alert_overdue]
         reply = texts.installment_notice(row, "overdue", today, locale, rep=owner.display_name)
         added += await enqueue(uow, f"{key}:overdue:team", [c.address for c in channels], reply, kind="overdue")
