@@ -134,3 +134,23 @@ async def test_socket_mode_is_chosen_by_an_app_token(settings, slack_api, crm):
     assert isinstance(handler, AsyncSocketModeHandler)
     assert handler.app_token == "xapp-test"
     await handler.client.close()
+
+
+def test_the_manifest_creates_what_the_app_listens_to():
+    from pathlib import Path
+
+    import yaml
+
+    from bot.slack_channel import EVENTS_PATH
+
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "slack_manifest.yaml").read_text())
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/crm"
+    settings = manifest["settings"]
+    urls = [command["url"], settings["event_subscriptions"]["request_url"], settings["interactivity"]["request_url"]]
+    assert all(url.endswith(EVENTS_PATH) for url in urls)
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_home_opened", "message.im"}
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    needed = {"commands", "chat:write", "im:history", "im:write", "users:read", "files:write", "files:read"}
+    assert needed <= set(manifest["oauth_config"]["scopes"]["bot"])
