@@ -36,7 +36,8 @@ CONTACT_FIELDS = ("name", "company", "phone", "email", "source", "tags", "owner_
 
 @dataclass(frozen=True)
 class ContactMatch:
-    """A possible duplicate: only what may be shown to any rep."""
+    """A possible duplicate. Outside the actor's scope `contact` is a redacted copy (name,
+    company, owner), so a duplicate check never leaks another rep's phone numbers or emails."""
 
     contact: Contact
     owner_name: str
