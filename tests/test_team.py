@@ -307,3 +307,37 @@ async def test_settings_command(crm, org):
         await say(turn, "/settings hours 9")
     with pytest.raises(InvalidInput, match="/settings language ar"):
         await say(turn, "/settings timezone")
+
+
+async def test_history_and_undo_commands(crm, org, clock):
+    from handlers import contacts, deals
+    from handlers.values import Money
+
+    rana = turn_of(crm, org["rana"], user_id="4")
+    lead = await contacts.create_lead(crm, org["rana"], name="Lina Haddad", value=Money(90_000, "USD"),
+                                      title="Website")
+    clock.advance(minutes=1)
+    await deals.move_deal(crm, org["rana"], lead.deal.id, "contacted")
+
+    [reply] = await say(rana, f"/history deal {lead.deal.id}")
+    lines = reply.text.plain.splitlines()
+    assert lines[0] == f"🕓 History of deal #{lead.deal.id}"
+    assert lines[1:] == [
+        "Fri 04 Dec, 09:01 · Rana (telegram) · move deal: stage new → contacted",
+        "Fri 04 Dec, 09:00 · Rana (telegram) · create lead: created",
+    ]
+    [by_name] = await say(rana, "/history lina")
+    assert by_name.text.plain.startswith(f"🕓 History of contact #{lead.contact.id}")
+    [none] = await say(rana, "/history Nobody Here")
+    assert none.text.plain.startswith("🔎 No contact matches")
+    with pytest.raises(NotFound):  # Tess is outside Maya's team
+        await say(turn_of(crm, org["tess"], user_id="6"), f"/history deal {lead.deal.id}")
+    [stale] = await press(rana, "hist:deal:x")
+    assert stale.text.plain.startswith("That button is out of date")
+
+    [undone] = await say(rana, "/undo")
+    assert undone.text.plain.startswith("↩️ Undone (move deal)")
+    async with crm.reader() as uow:
+        assert (await uow.deals.get(lead.deal.id)).stage == "new"
+    with pytest.raises(InvalidInput, match="/history deal 12"):
+        await say(rana, "/history")

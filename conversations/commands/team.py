@@ -1,5 +1,6 @@
 """People commands: /invite, /join, /link, /team (with its buttons), /settings, /setchannel,
-/channel. Every button re-checks authorization in the use case it calls: a value can be forged."""
+/channel, /history and /undo. Every button re-checks authorization in the use case it calls:
+a value can be forged."""
 from __future__ import annotations
 
 from datetime import datetime, time
@@ -7,6 +8,7 @@ from datetime import datetime, time
 from conversations.messages import Choice, Reply
 from conversations.registry import Turn, action, action_value, command
 from conversations.rich import Rich, bold, code, link
+from handlers.audit import AuditLine, history_of, undo_last
 from handlers.channels import (
     ALERT_KINDS,
     alert_kind,
@@ -15,6 +17,7 @@ from handlers.channels import (
     set_channel_alert,
     unregister_channel,
 )
+from handlers.contacts import contact_label, search_contacts
 from handlers.errors import InvalidInput
 from handlers.invites import create_invite, create_link_code, join, link_identity, platform_name
 from handlers.team import (
@@ -32,6 +35,10 @@ from storage.enums import Role
 from storage.models import TeamChannel, User
 
 MAX_MEMBER_BUTTONS = 30
+HISTORY_LINES = 15
+# Bookkeeping timestamps every change moves: noise in a history read on a phone.
+HISTORY_HIDDEN = {"last_touched_at", "stage_changed_at", "closed_at"}
+HISTORY_ENTITIES = ("contact", "deal", "task", "contract", "payment", "invoice", "interaction")
 LINK_MINUTES = 15
 SETTINGS_EXAMPLES = (
     "/settings timezone Asia/Dubai",
@@ -339,3 +346,72 @@ async def channel_command(turn: Turn, args: str) -> list[Reply]:
     raise InvalidInput(
         f"Try /channel alerts won off, or /channel remove. Alerts: {', '.join(ALERT_KINDS)}."
     )
+
+
+# --- /history and /undo --------------------------------------------------------------------
+
+
+def _value(text: str | None) -> str:
+    if text is None:
+        return "—"
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _audit_line(line: AuditLine, turn: Turn) -> Rich:
+    who = line.actor_name or "ChatCRM"
+    where = f" ({line.platform})" if line.platform else ""
+    head = f"{_when(line.at, turn)} · "
+    action_name = line.action.replace("_", " ")
+    if line.field.startswith("*"):
+        return Rich.of(head, bold(who), where, f" · {action_name}: {line.field[1:]}")
+    return Rich.of(head, bold(who), where, f" · {action_name}: {line.field.replace('_', ' ')} ",
+                   _value(line.old), " → ", _value(line.new))
+
+
+async def _history_reply(turn: Turn, entity: str, entity_id: int) -> Reply:
+    lines = await history_of(turn.crm, turn.actor, entity, entity_id, limit=3 * HISTORY_LINES)
+    lines = [line for line in lines if line.field not in HISTORY_HIDDEN][:HISTORY_LINES]
+    title = bold(f"🕓 History of {entity} #{entity_id}")
+    if not lines:
+        return Reply(text=Rich.of(title, "\nNo changes recorded yet."))
+    return Reply(text=Rich.lines([title, *(_audit_line(line, turn) for line in lines)]))
+
+
+def _history_target(args: str) -> tuple[str, int] | None:
+    """("deal", 12) from "deal 12" / "deal #12"; ("contact", 7) from "#7"; None for a name."""
+    words = args.lower().replace("#", " ").split()
+    if len(words) == 1 and words[0].isascii() and words[0].isdigit():
+        return "contact", int(words[0])
+    if len(words) == 2 and words[0] in HISTORY_ENTITIES and words[1].isascii() and words[1].isdigit():
+        return words[0], int(words[1])
+    return None
+
+
+@command("history", "Who changed what: /history Lina, /history deal 12", order=87)
+async def history_command(turn: Turn, args: str) -> list[Reply]:
+    if not args:
+        raise InvalidInput("Whose history? Try /history Lina, /history #12 or /history deal 12.")
+    target = _history_target(args)
+    if target is not None:
+        return [await _history_reply(turn, *target)]
+    found = await search_contacts(turn.crm, turn.actor, args, limit=8)
+    if not found:
+        return [Reply.say("🔎 No contact matches “", args[:60], "”. Try /history deal 12.")]
+    if len(found) == 1:
+        return [await _history_reply(turn, "contact", found[0].id)]
+    options = [Choice(contact_label(c)[:60], action_value("hist", "contact", c.id)) for c in found]
+    return [Reply.say("Whose history?", choices=options)]
+
+
+@action("hist")
+async def history_action(turn: Turn, args: list[str]) -> list[Reply]:
+    """`hist:<entity>:<id>`: the history of one record (visibility re-checked in history_of)."""
+    if len(args) != 2 or args[0] not in HISTORY_ENTITIES or not (args[1].isascii() and args[1].isdigit()):
+        return [Reply.say("That button is out of date. Try /history again.")]
+    return [await _history_reply(turn, args[0], int(args[1]))]
+
+
+@command("undo", "Undo your last change (within 10 minutes)", order=88)
+async def undo_command(turn: Turn, args: str) -> list[Reply]:
+    result = await undo_last(turn.crm, turn.actor)
+    return [Reply.say("↩️ ", result.description)]
