@@ -56,8 +56,10 @@ from conversations.rich import Rich
 
 log = logging.getLogger(__name__)
 
+FLOW_BUTTONS = ("nav:", "ans:", "say:")  # buttons that answer a flow's question
 SORRY = "Something went wrong; your answers are kept — try again."
 MAX_ATTEMPTS = 5  # tries of one direct reply through 429s and migrations
+SAFETY = 1.05  # a 5% margin under the limits absorbs network jitter at Telegram's counter
 _REMEMBERED = 2000  # message ids kept for edits (questions, keyed cards)
 _GONE = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights",
          "have no rights", "need administrator rights")
@@ -89,10 +91,10 @@ class Pacer:
         """Book the next slot for `chat_id`; returns the seconds to wait for it."""
         now = self._clock()
         start = max(now, self._next_any, self._next_chat.get(chat_id, 0.0))
-        self._next_any = start + 1.0 / self._limits.overall_per_s
+        self._next_any = start + SAFETY / self._limits.overall_per_s
         group = chat_id.startswith("-")
         interval = self._limits.group_interval if group else self._limits.chat_interval
-        self._next_chat[chat_id] = start + interval
+        self._next_chat[chat_id] = start + SAFETY * interval
         if len(self._next_chat) > _REMEMBERED:  # forget chats whose slot is long past
             self._next_chat = {c: t for c, t in self._next_chat.items() if t > now}
         return start - now
@@ -298,8 +300,9 @@ class TelegramChannel:
 
     async def _route(self, inbound: Inbound, pressed: int | None = None) -> None:
         replies = await self.router.handle(inbound)
+        in_flow = bool(inbound.text) or (inbound.action or "").startswith(FLOW_BUTTONS)
         try:
-            await self._deliver(inbound.chat_id, replies, pressed)
+            await self._deliver(inbound.chat_id, replies, pressed, in_flow=in_flow)
         except Unreachable:
             log.info("Telegram: chat %s is unreachable; replies dropped", inbound.chat_id)
 
@@ -315,36 +318,61 @@ class TelegramChannel:
 
     # --- direct replies ------------------------------------------------------------------------
 
-    async def _deliver(self, chat_id: str, replies: list[Reply], pressed: int | None = None) -> None:
-        """Send `replies` to `chat_id` in order, editing answered questions and keyed cards."""
+    async def _deliver(
+        self, chat_id: str, replies: list[Reply], pressed: int | None = None, *, in_flow: bool = False
+    ) -> None:
+        """Send `replies` to `chat_id` in order, editing answered questions and keyed cards.
+
+        `pressed` is the message whose button was pressed; `in_flow` says the user answered a
+        question (typed text or a flow button), so replies without a new question end the flow.
+        """
         for reply in replies:
             if reply.answered:
-                question = pressed or self._questions.pop(chat_id, None)
-                pressed = None
-                if question is not None:
-                    await self._show_answer(chat_id, question, reply.answered)
-            keyed = self._keyed.get((chat_id, reply.edit_key)) if reply.edit_key else None
+                await self._close_question(chat_id, reply.answered, fallback=pressed)
+            keyed = None
+            if reply.edit_key:
+                # A card's button edits that card, even one sent before a restart.
+                keyed = self._keyed.get((chat_id, reply.edit_key)) or pressed
             if keyed is not None and not (reply.image or reply.file):
-                await self._paced(chat_id, lambda chat, m=keyed: self._edit_text(chat, m, reply))
-                continue
+                try:
+                    await self._paced(chat_id, lambda chat, m=keyed: self._edit_text(chat, m, reply))
+                    continue
+                except BadRequest as err:  # a photo, or too old: send the card anew instead
+                    log.info("Telegram: could not edit %s, sending anew: %s", keyed, err)
             last = None
             for outgoing in messages_for(reply):
                 last = await self._paced(chat_id, lambda chat, o=outgoing: self._send_one(chat, o))
             if last is not None:
                 self._remember(chat_id, reply, last.message_id)
+        if in_flow and replies and not any(reply.ask for reply in replies):
+            # The flow is over (saved or cancelled): its last question keeps no live buttons.
+            await self._close_question(chat_id, None)
 
-    async def _show_answer(self, chat_id: str, message_id: int, answered: str) -> None:
-        """Turn the question into "✅ Label: value" without its keyboard: a clean log."""
-        text = to_html(Rich.of("✅ ", answered))
+    async def _close_question(self, chat_id: str, answered: str | None, fallback: int | None = None) -> None:
+        """Turn the open question into "✅ Label: value" without its buttons: a clean log.
+
+        `fallback` is the pressed message, used when the question is no longer remembered
+        (after a restart)."""
+        question = self._questions.pop(chat_id, None) or fallback
+        if question is None:
+            return
+        if chat_id in self._contact_keyboards:
+            # A share-contact keyboard is removed only by a new message: log the answer in one.
+            if answered:
+                text = to_html(Rich.of("✅ ", answered))
+                await self._paced(chat_id, lambda chat: self._send_one(chat, Outgoing(text)))
+            return
+        bot = self.app.bot
         try:
-            await self._paced(
-                chat_id,
-                lambda chat: self.app.bot.edit_message_text(
-                    text, chat_id=chat, message_id=message_id, parse_mode=ParseMode.HTML
-                ),
-            )
-        except BadRequest as err:  # the question was deleted or is too old to edit
-            log.info("Telegram: could not edit question %s: %s", message_id, err)
+            if answered:
+                text = to_html(Rich.of("✅ ", answered))
+                await self._paced(chat_id, lambda chat: bot.edit_message_text(
+                    text, chat_id=chat, message_id=question, parse_mode=ParseMode.HTML))
+            else:
+                await self._paced(chat_id, lambda chat: bot.edit_message_reply_markup(
+                    chat_id=chat, message_id=question, reply_markup=None))
+        except BadRequest as err:  # deleted, too old to edit, or already without buttons
+            log.info("Telegram: could not close question %s: %s", question, err)
 
     async def _paced(self, chat_id: str, call: Callable[[str], Awaitable[T]]) -> T:
         """Run `call(chat)` within the pacing, waiting out 429s and following migrations."""

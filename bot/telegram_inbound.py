@@ -93,7 +93,11 @@ def _contact(message: Message) -> SharedContact | None:
     if contact is None:
         return None
     name = " ".join(p for p in (contact.first_name, contact.last_name) if p) or None
-    return SharedContact(phone=contact.phone_number, name=name)
+    phone = contact.phone_number.strip()
+    # Telegram gives the number in international form, often without its "+".
+    if phone.isdigit():
+        phone = "+" + phone
+    return SharedContact(phone=phone, name=name)
 
 
 def _forwarded(message: Message) -> Forwarded | None:

@@ -488,11 +488,12 @@ class TelegramDriver:
         channel.app.add_handler(TypeHandler(Update, _mark), group=99)
 
     async def deliver(self, update: dict) -> list[Call]:
-        """Push `update`, wait until it is handled, return the calls made meanwhile."""
+        """Push `update`, wait until it is handled, return the calls the bot made meanwhile
+        (polling left out)."""
         before = len(self.api.calls)
         self.api.push_update(update)
         await self.api.wait_for(lambda: update["update_id"] in self.handled)
-        return self.api.calls[before:]
+        return [c for c in self.api.calls[before:] if c.method != "getUpdates"]
 
     async def say(self, text: str | None = None, *, chat_id: int | None = None, **extra) -> list[Call]:
         return await self.deliver(self.api.message(chat_id or self.chat_id, text, **extra))
@@ -502,6 +503,17 @@ class TelegramDriver:
         return await self.deliver(
             self.api.press(chat_id or self.chat_id, data, message_id=message_id, **extra)
         )
+
+    async def tap(self, label: str, *, chat_id: int | None = None) -> list[Call]:
+        """Press the button labelled `label` (a substring) on the newest message showing it."""
+        chat = chat_id or self.chat_id
+        for message_id, message in sorted(self.api.messages[str(chat)].items(), reverse=True):
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+                for button in row:
+                    if label in button["text"]:
+                        return await self.press(button["callback_data"], chat_id=chat,
+                                                message_id=message_id)
+        raise AssertionError(f"no button {label!r} in chat {chat}")
 
     def last(self, chat_id: int | None = None) -> Call:
         """The last message the bot sent to the chat."""
