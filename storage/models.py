@@ -133,6 +133,9 @@ class Deal(Base):
         # the neglected-lead scan: open deals ordered by last touch
         Index("ix_deals_stage_last_touched", "stage", "last_touched_at"),
         Index("ix_deals_owner_stage", "owner_id", "stage"),
+        # reports: deals won/lost in a period; open pipeline totals read from the index alone
+        Index("ix_deals_stage_closed", "stage", "closed_at"),
+        Index("ix_deals_stage_totals", "stage", "currency", "value_minor", "owner_id", "stage_changed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -164,7 +167,11 @@ class StageChange(Base):
 
 class Interaction(Base):
     __tablename__ = "interactions"
-    __table_args__ = (Index("ix_interactions_contact_occurred", "contact_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_interactions_contact_occurred", "contact_id", "occurred_at"),
+        # reports: interactions per rep in a period, counted from the index alone
+        Index("ix_interactions_occurred_logger", "occurred_at", "logged_by_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))

@@ -140,12 +140,16 @@ class ReportRepository:
         order = case(
             {stage.value: i for i, stage in enumerate(FUNNEL)}, value=StageChange.to_stage, else_=None
         )
+        moved = select(StageChange.deal_id).where(StageChange.at >= start, StageChange.at < end)
         furthest = (
             select(func.max(order).label("furthest"))
             .join(Deal, Deal.id == StageChange.deal_id)
-            .where(StageChange.at < end, _in_scope(Deal.owner_id, owners))
+            .where(
+                StageChange.deal_id.in_(moved),
+                StageChange.at < end,
+                _in_scope(Deal.owner_id, owners),
+            )
             .group_by(StageChange.deal_id)
-            .having(func.max(StageChange.at) >= start)
             .subquery()
         )
         columns = []
@@ -162,44 +166,62 @@ class ReportRepository:
         """(stage, stays, average days) for open-stage stays overlapping [start, cutoff).
 
         A stay runs from a move into the stage to the deal's next move; one still running is
-        counted up to `cutoff` (the period end, or now if that is earlier)."""
+        counted up to `cutoff` (the period end, or now if that is earlier). Two disjoint parts
+        keep this off the whole history: deals moved since `start` (their moves, windowed), and
+        deals sitting in an open stage since before `start` (one stay each, from the deals row).
+        """
+        open_values = [s.value for s in OPEN_STAGES]
+        bound = literal(cutoff, UTCDateTime())
+        moved_since = select(StageChange.deal_id).where(StageChange.at >= start)
         next_at = func.lead(StageChange.at).over(
             partition_by=StageChange.deal_id, order_by=(StageChange.at, StageChange.id)
         )
-        stays = (
+        moves = (
             select(StageChange.to_stage, StageChange.at, next_at.label("next_at"))
             .join(Deal, Deal.id == StageChange.deal_id)
-            .where(StageChange.at < cutoff, _in_scope(Deal.owner_id, owners))
+            .where(
+                StageChange.deal_id.in_(moved_since),
+                StageChange.at < cutoff,
+                _in_scope(Deal.owner_id, owners),
+            )
             .subquery()
         )
-        bound = literal(cutoff, UTCDateTime())
-        left = case(
-            (or_(stays.c.next_at.is_(None), stays.c.next_at > bound), bound), else_=stays.c.next_at
+        stay_end = case(
+            (or_(moves.c.next_at.is_(None), moves.c.next_at > bound), bound), else_=moves.c.next_at
         )
-        stmt = (
-            select(stays.c.to_stage, func.count(), func.avg(self._days(left, stays.c.at)))
-            .where(
-                stays.c.to_stage.in_([s.value for s in OPEN_STAGES]),
-                or_(stays.c.next_at.is_(None), stays.c.next_at >= start),
-            )
-            .group_by(stays.c.to_stage)
+        recent = select(
+            moves.c.to_stage.label("stage"), self._days(stay_end, moves.c.at).label("days")
+        ).where(
+            moves.c.to_stage.in_(open_values),
+            or_(moves.c.next_at.is_(None), moves.c.next_at >= start),
         )
+        resting = select(
+            Deal.stage.label("stage"), self._days(bound, Deal.stage_changed_at).label("days")
+        ).where(
+            Deal.stage.in_(open_values), Deal.stage_changed_at < start, _in_scope(Deal.owner_id, owners)
+        )
+        stays = recent.union_all(resting).subquery()
+        stmt = select(stays.c.stage, func.count(), func.avg(stays.c.days)).group_by(stays.c.stage)
         return [(stage, int(n), float(avg)) for stage, n, avg in await self._rows(stmt)]
 
     # --- activity ------------------------------------------------------------------------
 
     async def interactions_per_rep(self, start: datetime, end: datetime, owners: Owners):
         """(user id, name, count) of interactions logged in [start, end), busiest first."""
-        stmt = (
-            select(User.id, User.display_name, func.count(Interaction.id))
-            .join(User, User.id == Interaction.logged_by_id)
+        per_user = (
+            select(Interaction.logged_by_id.label("user_id"), func.count().label("n"))
             .where(
                 Interaction.occurred_at >= start,
                 Interaction.occurred_at < end,
                 _in_scope(Interaction.logged_by_id, owners),
             )
-            .group_by(User.id, User.display_name)
-            .order_by(func.count(Interaction.id).desc(), User.display_name)
+            .group_by(Interaction.logged_by_id)
+            .subquery()
+        )
+        stmt = (
+            select(User.id, User.display_name, per_user.c.n)
+            .join(per_user, per_user.c.user_id == User.id)
+            .order_by(per_user.c.n.desc(), User.display_name)
         )
         return await self._rows(stmt)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 19:57:24.185256
+Create Date: 2026-12-04 20:16:43.091158
 """
 from typing import Sequence, Union
 
@@ -221,7 +221,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_deals_contact_id'), ['contact_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deals_created_at'), ['created_at'], unique=False)
         batch_op.create_index('ix_deals_owner_stage', ['owner_id', 'stage'], unique=False)
+        batch_op.create_index('ix_deals_stage_closed', ['stage', 'closed_at'], unique=False)
         batch_op.create_index('ix_deals_stage_last_touched', ['stage', 'last_touched_at'], unique=False)
+        batch_op.create_index('ix_deals_stage_totals', ['stage', 'currency', 'value_minor', 'owner_id', 'stage_changed_at'], unique=False)
 
     op.create_table('contracts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -267,6 +269,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_interactions_deal_id'), ['deal_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_interactions_logged_by_id'), ['logged_by_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_interactions_occurred_at'), ['occurred_at'], unique=False)
+        batch_op.create_index('ix_interactions_occurred_logger', ['occurred_at', 'logged_by_id'], unique=False)
 
     op.create_table('stage_changes',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -390,6 +393,7 @@ def downgrade() -> None:
 
     op.drop_table('stage_changes')
     with op.batch_alter_table('interactions', schema=None) as batch_op:
+        batch_op.drop_index('ix_interactions_occurred_logger')
         batch_op.drop_index(batch_op.f('ix_interactions_occurred_at'))
         batch_op.drop_index(batch_op.f('ix_interactions_logged_by_id'))
         batch_op.drop_index(batch_op.f('ix_interactions_deal_id'))
@@ -401,7 +405,9 @@ def downgrade() -> None:
 
     op.drop_table('contracts')
     with op.batch_alter_table('deals', schema=None) as batch_op:
+        batch_op.drop_index('ix_deals_stage_totals')
         batch_op.drop_index('ix_deals_stage_last_touched')
+        batch_op.drop_index('ix_deals_stage_closed')
         batch_op.drop_index('ix_deals_owner_stage')
         batch_op.drop_index(batch_op.f('ix_deals_created_at'))
         batch_op.drop_index(batch_op.f('ix_deals_contact_id'))
