@@ -274,3 +274,15 @@ async def test_undo_a_contract_refused_once_paid_or_numbered_past(crm, make_user
     with pytest.raises(Conflict, match="gap in the invoice numbers"):
         await undo_last(crm, sami)
     assert await row_counts(crm) == before
+
+
+async def test_two_undos_at_once_reverse_the_change_once(crm, make_user):
+    import asyncio
+
+    rana = await make_user("Rana")
+    view = await new_contract(crm, rana)
+    await record_payment(crm, rana, contract_id=view.contract.id, amount_minor=100_000)
+    results = await asyncio.gather(undo_last(crm, rana), undo_last(crm, rana), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "UndoResult"]
+    assert "already undone" in str(next(r for r in results if isinstance(r, Conflict)))
+    assert (await contract_view(crm, rana, view.contract.id)).paid_minor == 0

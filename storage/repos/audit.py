@@ -117,7 +117,8 @@ class AuditRepository(Repository[AuditEntry]):
     # --- undo and history ------------------------------------------------------------------
 
     async def latest_change(self, actor_id: int) -> list[AuditEntry]:
-        """Every row of the actor's most recent change (undone or not), ignoring undos."""
+        """Every row of the actor's most recent change (undone or not), ignoring undos.
+        The rows stay locked (PostgreSQL), so two undos at once cannot both reverse it."""
         latest = await self.session.execute(
             select(AuditEntry.change_id)
             .where(AuditEntry.actor_id == actor_id, AuditEntry.action != UNDO)
@@ -128,7 +129,10 @@ class AuditRepository(Repository[AuditEntry]):
         if change_id is None:
             return []
         rows = await self.session.execute(
-            select(AuditEntry).where(AuditEntry.change_id == change_id).order_by(AuditEntry.id)
+            select(AuditEntry)
+            .where(AuditEntry.change_id == change_id)
+            .order_by(AuditEntry.id)
+            .with_for_update()
         )
         return list(rows.scalars())
 
