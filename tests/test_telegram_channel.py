@@ -3,6 +3,7 @@ talks to the real Router on a real database. Delivery rules: escaping, splitting
 blocked users, migrated groups, duplicates, forged buttons, errors, groups, webhooks."""
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 
@@ -13,7 +14,7 @@ from pydantic import SecretStr
 from bot.base import RetryLater, Unreachable
 from bot.telegram_channel import SORRY, SendLimits, TelegramChannel
 from config.settings import SettingsError
-from conversations.messages import Address, Choice, Reply
+from conversations.messages import Address, Choice, OutFile, Reply
 from conversations.rich import Rich, bold
 from conversations.router import Router
 from handlers import contacts as contacts_uc
@@ -227,3 +228,58 @@ async def test_webhook_mode_checks_the_secret_token(crm, api, rana, unused_tcp_p
         assert "What I can do" in texts(api.sent_to(123))[0]
     finally:
         await channel.stop()
+
+
+async def test_chats_run_concurrently_but_each_chat_in_order(crm, api):
+    """Chat 1's first message waits until chat 2 was served (a deadlock if chats were
+    serialised); chat 1's second message starts only after its first finished."""
+    log: list[str] = []
+    chat2_served = asyncio.Event()
+
+    class Recorder:
+        async def handle(self, inbound):
+            log.append(f"start {inbound.chat_id} {inbound.text}")
+            if inbound.text == "first":
+                await chat2_served.wait()
+            if inbound.chat_id == "2":
+                chat2_served.set()
+            log.append(f"end {inbound.chat_id} {inbound.text}")
+            return [Reply.say("ok ", inbound.text)]
+
+    async with running_bot(crm, api, router=Recorder(), chat_id=1) as tg:
+        updates = [api.message(1, "first"), api.message(1, "second"), api.message(2, "other")]
+        for update in updates:
+            api.push_update(update)
+        await api.wait_for(lambda: all(u["update_id"] in tg.handled for u in updates))
+    assert log.index("end 2 other") < log.index("end 1 first")
+    assert log.index("end 1 first") < log.index("start 1 second")
+    assert texts(api.sent_to(1)) == ["ok first", "ok second"]
+
+
+async def test_charts_and_files_go_out_with_captions(tg, api, tmp_path):
+    chart = tmp_path / "won.png"
+    chart.write_bytes(b"\x89PNG chart")
+    sheet = tmp_path / "deals.xlsx"
+    sheet.write_bytes(b"PK sheet")
+    reply = Reply(text=Rich.of("📈 Won by month"), image=OutFile(chart, "won.png"),
+                  file=OutFile(sheet, "deals.xlsx"))
+    await tg.channel.send(Address("telegram", "123"), reply)
+    photo, document = api.sent_to(123)
+    assert (photo.method, photo.params["caption"], photo.files) == ("sendPhoto", "📈 Won by month", {"won.png": b"\x89PNG chart"})
+    assert (document.method, document.files) == ("sendDocument", {"deals.xlsx": b"PK sheet"})
+
+    long_caption = Reply(text=Rich.of("y" * 1500), image=OutFile(chart, "won.png"))
+    await tg.channel.send(Address("telegram", "123"), long_caption)
+    photo, follow_up = api.sent_to(123)[2:]
+    assert "caption" not in photo.params and follow_up.params["text"] == "y" * 1500
+
+
+async def test_a_document_name_cannot_escape_the_inbox(tg, api, rana, data_dir):
+    api.add_file("doc9", b"%PDF quote", "documents/file_9.pdf")
+    document = {"file_id": "doc9", "file_unique_id": "ud9", "file_name": "../../quote <v2>.pdf",
+                "mime_type": "application/pdf"}
+    calls = await tg.say(None, document=document)
+    assert "received" in texts(calls)[0]
+    [saved] = list((data_dir / "inbox").iterdir())
+    assert saved.parent == data_dir / "inbox" and saved.name.endswith("quote_v2_.pdf")
+    assert saved.read_bytes() == b"%PDF quote"
