@@ -154,3 +154,44 @@ def test_the_manifest_creates_what_the_app_listens_to():
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
     needed = {"commands", "chat:write", "im:history", "im:write", "users:read", "files:write", "files:read"}
     assert needed <= set(manifest["oauth_config"]["scopes"]["bot"])
+
+
+class RecordingRouter:
+    """Records what the channel hands over; answers nothing."""
+
+    def __init__(self, crm) -> None:
+        self.crm = crm
+        self.inbound = []
+
+    async def handle(self, inbound):
+        self.inbound.append(inbound)
+        return []
+
+
+async def test_inbound_carries_the_slack_profile_time_zone_and_event_id(settings, slack_api, crm):
+    from tests.fakes.slack_harness import SlackHarness
+
+    slack_api.user_tz["U1"] = "Asia/Dubai"
+    router = RecordingRouter(crm)
+    harness = SlackHarness(SlackChannel(slack_settings(settings, slack_api), router, pace_interval=0), slack_api)
+    await harness.dm("U1", "hi &lt;b&gt; <mailto:jo@acme.co|jo@acme.co>", event_id="Ev1")
+    await harness.dm("U1", "again", event_id="Ev2")
+
+    first, second = router.inbound
+    assert (first.platform, first.chat_id, first.user_id) == ("slack", "D1", "U1")
+    assert (first.text, first.event_key, first.timezone) == ("hi <b> jo@acme.co", "Ev1", "Asia/Dubai")
+    assert second.timezone == "Asia/Dubai"
+    assert len(slack_api.called("users.info")) == 1  # cached
+
+
+async def test_edits_and_bot_messages_are_not_treated_as_answers(settings, slack_api, crm):
+    from tests.fakes.slack_harness import SlackHarness
+
+    router = RecordingRouter(crm)
+    harness = SlackHarness(SlackChannel(slack_settings(settings, slack_api), router, pace_interval=0), slack_api)
+    edited = sr.dm_event("U1", "changed") | {"subtype": "message_changed"}
+    from_bot = sr.dm_event("U1", "echo") | {"bot_id": "B9"}
+    in_channel = sr.dm_event("U1", "hello") | {"channel_type": "channel", "channel": "C1"}
+    for event in (edited, from_bot, in_channel):
+        await harness.dispatch(sr.event_body(event))
+    assert router.inbound == []

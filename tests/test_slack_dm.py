@@ -127,3 +127,24 @@ async def test_a_stranger_is_told_how_to_join(slack):
     await slack.dm("U9", "hello")
     assert "not on this team's ChatCRM yet" in slack.texts("D9")[-1]
     assert "`U9`" in slack.last_post("D9")["blocks"][0]["text"]["text"]
+
+
+async def test_a_file_sent_in_the_dm_is_saved_and_attached(slack, make_user, crm, settings):
+    from tests.fakes import slack_requests as sr
+
+    rana = await make_user("Rana", identity=("slack", "U1"))
+    lead = await a_lead(crm, rana)
+    slack.api.files["F77"] = b"%PDF quote"
+    shared = {"id": "F77", "name": "quote.pdf", "mimetype": "application/pdf", "size": 10,
+              "url_private_download": slack.api.file_url("F77")}
+    await slack.dispatch(sr.event_body(sr.dm_event("U1", "", files=[shared])))
+    assert "quote.pdf received. Attach it to which contact?" in "\n".join(slack.texts()[-2:])
+    [saved] = (settings.data_dir / "inbox").iterdir()
+    assert saved.read_bytes() == b"%PDF quote"
+
+    await slack.dm("U1", "acme")
+    await slack.dm("U1", "Signed quote")
+    assert "Attached quote.pdf to" in slack.texts()[-1]
+    async with crm.reader() as uow:
+        attached = (await uow.session.execute(select(Interaction))).scalar_one()
+    assert (attached.contact_id, attached.kind, attached.attachment_name) == (lead.contact.id, "file", "quote.pdf")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from handlers.contacts import create_lead, search_contacts
 from handlers.values import Money
 from storage.models import Contact, Contract, Deal, Interaction, Payment, Task
+from tests.fakes import slack_requests as sr
 from tests.fakes.slack_harness import slack, slack_api  # noqa: F401  (fixtures)
 
 
@@ -139,7 +140,9 @@ async def test_won_modal_continues_in_the_dm_for_the_schedule(slack, make_user, 
 
     await slack.press("U1", "say:3")
     assert "First installment due on?" in slack.texts("D1")[-1]
-    await slack.dm("U1", "2027-01-15")
+    question = slack.last_post("D1")
+    await slack.dispatch(sr.datepicker_body("U1", "2027-01-15", message_ts=question["ts"]))
+    assert slack.api.called("chat.update")[-1]["text"] == "✓ First due: Fri 15 Jan 2027"
     assert "Mark the deal won" in slack.texts("D1")[-1]
     await slack.press("U1", "nav:ok")
     assert "Deal won! Contract" in slack.texts("D1")[-1]
