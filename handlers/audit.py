@@ -202,11 +202,12 @@ class _Undo:
             obj = await self.uow.session.get(model, row.entity_id) if model else None
             if obj is None or row.field not in model.__table__.columns:
                 raise Conflict(f"Your last change ({_label(row.action)}) can't be undone here.")
-            if row.field in FORWARD_ONLY and any(
+            unchanged = getattr(obj, row.field) == decode_value(obj, row.field, row.new_value)
+            if row.field in FORWARD_ONLY and (not unchanged or any(
                 (t.entity, t.entity_id, t.field) == (row.entity, row.entity_id, row.field) for t in self.later
-            ):
-                continue  # someone touched it since: the later touch stands
-            if getattr(obj, row.field) != decode_value(obj, row.field, row.new_value):
+            )):
+                continue  # touched again since: the later touch stands
+            if not unchanged:
                 what = row.entity.rstrip("s").capitalize()
                 raise Conflict(f"{what} #{row.entity_id} changed since, so I won't undo.")
             old = decode_value(obj, row.field, row.old_value)
@@ -238,6 +239,7 @@ class _Undo:
 
     async def _created_tasks(self, task: Task, row: AuditEntry) -> None:
         if ("deals", task.deal_id) in self.created or ("contacts", task.contact_id) in self.created:
+            self.uow.audit.note("tasks", task.id, DELETED, None, None)
             await self.uow.audit.remove(task)  # it goes with the lead it was made for
             return
         self.uow.audit.set(task, "status", TaskStatus.CANCELLED.value)
