@@ -293,3 +293,27 @@ async def test_won_value_per_week_and_per_local_month(crm, make_user):
         (date(2026, 11, 9), "USD", 100000), (date(2026, 11, 23), "EUR", 50000), (date(2026, 11, 30), "USD", 1000),
     )
     assert months.unit == "month" and months.points == ((date(2026, 12, 1), "USD", 1000),)  # Dubai time
+
+
+async def test_days_in_stage_counts_deals_resting_since_before_the_period(crm, make_user):
+    rep = await make_user("Rana", "rep")
+    async with crm.uow() as uow:
+        # A: contacted since 1 Oct and never moved again; B: new on 10 Nov, contacted on 20 Nov.
+        await add_deal(uow, rep, name="A", created=at(9, 20), stage="contacted", value=100, currency="USD",
+                       source=None, moves=[(at(9, 20), "new"), (at(10, 1), "contacted")])
+        await add_deal(uow, rep, name="B", created=at(11, 10), stage="contacted", value=100, currency="USD",
+                       source=None, moves=[(at(11, 10), "new"), (at(11, 20), "contacted")])
+        await uow.commit()
+
+    november = await report(crm, rep, "November")
+    october = await report(crm, rep, "October")
+    september = await report(crm, rep, "September")
+
+    # November, cut at 1 Dec 00:00: A contacted 60.5 days, B contacted 10.5; B new 10.
+    assert [(t.stage, t.stays, t.average_days) for t in november.time_in_stage] == [
+        (Stage.NEW, 1, 10.0), (Stage.CONTACTED, 2, 35.5)]
+    # October, cut at 1 Nov: A new 20 Sep -> 1 Oct (11 days), contacted 1 Oct noon -> 1 Nov (30.5).
+    assert [(t.stage, t.stays, t.average_days) for t in october.time_in_stage] == [
+        (Stage.NEW, 1, 11.0), (Stage.CONTACTED, 1, 30.5)]
+    # September: A's stay in new is cut at 1 Oct 00:00 although it ended at noon.
+    assert [(t.stage, t.stays, t.average_days) for t in september.time_in_stage] == [(Stage.NEW, 1, 10.5)]
