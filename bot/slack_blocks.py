@@ -236,7 +236,8 @@ def submitted_values(view: dict) -> dict[str, str]:
 
 def error_map(errors: dict[str, str], view: dict) -> dict[str, str]:
     """Errors keyed by a block of this view (an error about a field without a block goes on
-    the first input, prefixed with the field's name, so it is never silently dropped)."""
+    the first input, prefixed with the field's name, so it is never silently dropped; the
+    empty name is a message about the whole form)."""
     blocks = [b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"]
     out: dict[str, str] = {}
     for name, text in errors.items():
@@ -244,7 +245,8 @@ def error_map(errors: dict[str, str], view: dict) -> dict[str, str]:
             out[name] = out.get(name, "") + text
         elif blocks:
             key = blocks[0]
-            out[key] = (out.get(key, "") + " " if key in out else "") + f"{name}: {text}"
+            note = f"{name}: {text}" if name else text
+            out[key] = (out[key] + " " if key in out else "") + note
     return out
 
 

@@ -52,6 +52,7 @@ UNREACHABLE_ERRORS = frozenset({
 })
 DIRECT_ATTEMPTS = 3  # a direct reply waits out this many 429s before giving up
 REMEMBERED = 2000  # message refs kept per process for in-place edits
+_NOT_SAVED = "Sorry, that didn't save. Please press Save again in a moment."
 _INVITE_ME = "Add me to this channel first (type `/invite @ChatCRM`), then try again."
 
 
@@ -77,6 +78,7 @@ class SlackChannel:
         *,
         crm=None,
         pace_interval: float = 1.0,
+        burst: int = 3,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -97,9 +99,10 @@ class SlackChannel:
             process_before_response=True,
         )
         self._pace = pace_interval
+        self._burst = burst
         self._sleep = sleep
         self._monotonic = monotonic
-        self._next_send: dict[str, float] = {}
+        self._due: dict[str, float] = {}  # channel -> theoretical time of its next post (GCRA)
         self._tz: dict[str, str | None] = {}
         self._dms: dict[str, str] = {}
         self._asking = _Recent()  # channel -> ts of the question waiting for an answer
@@ -226,7 +229,12 @@ class SlackChannel:
         # The DM is the chat: fields the modal did not show (a duplicate check) are asked there.
         dm = await self.dm_channel(user)
         inbound = Inbound(platform="slack", chat_id=dm, user_id=user, timezone=self._tz.get(user))
-        result = await self.router.submit_form(inbound, flow, submitted_values(view), view.get("private_metadata", ""))
+        try:
+            result = await self.router.submit_form(inbound, flow, submitted_values(view), view.get("private_metadata", ""))
+        except Exception:  # keep the modal and what was typed; say so under the first field
+            log.exception("submit_form(%s) failed", flow)
+            await ack(response_action="errors", errors=error_map({"": _NOT_SAVED}, view))
+            return
         if result.errors:
             await ack(response_action="errors", errors=error_map(result.errors, view))
             return
@@ -399,17 +407,24 @@ class SlackChannel:
         return ref
 
     async def _update(self, channel: str, ts: str, content: dict) -> str:
-        await self._paced(channel)
+        # Not paced: the one-per-second limit is chat.postMessage's; updates have their own tier.
         await self._call(self.client.chat_update, channel, channel=channel, ts=ts, **content)
         return ts
 
     async def _paced(self, channel: str) -> None:
-        """About one message per second per channel (Slack's posting limit)."""
+        """About one post per second per channel (Slack's limit), with a short burst allowed
+        (Slack tolerates one) so a reply of a few messages shows at once."""
         now = self._monotonic()
-        start = max(now, self._next_send.get(channel, 0.0))
-        self._next_send[channel] = start + self._pace
+        due = max(now, self._due.get(channel, now))
+        start = max(now, due - self._burst * self._pace)
+        self._due[channel] = max(due, start) + self._pace
         if start > now:
             await self._sleep(start - now)
+
+    def _hold(self, channel: str, seconds: float) -> None:
+        """Slack said "retry after": no post to `channel` before then."""
+        until = self._monotonic() + seconds + self._burst * self._pace
+        self._due[channel] = max(self._due.get(channel, 0.0), until)
 
     async def _call(self, method, pace_key: str, /, **kwargs):
         """Call the Web API, turning failures into `RetryLater` / `Unreachable` only; a 429
@@ -421,7 +436,7 @@ class SlackChannel:
             if response.status_code == 429:
                 headers = {k.lower(): v for k, v in (response.headers or {}).items()}
                 retry = float(headers.get("retry-after", 1))
-                self._next_send[pace_key] = max(self._next_send.get(pace_key, 0.0), self._monotonic() + retry)
+                self._hold(pace_key, retry)
                 raise RetryLater(retry, "Slack rate limit") from None
             error = response.get("error", "")
             if error in UNREACHABLE_ERRORS:

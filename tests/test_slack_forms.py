@@ -169,3 +169,23 @@ async def test_pay_modal_records_a_payment(slack, make_user, crm):
     await slack.submit("U1", answers)
     assert "Payment of $1,000.00 recorded" in slack.texts("D1")[-1]
     assert await count(crm, Payment) == 1
+
+
+async def test_a_stranger_gets_a_private_answer_instead_of_a_form(slack):
+    await slack.command("U9", "newlead Acme")
+    assert slack.api.called("views.open") == []
+    [answer] = slack.api.responses
+    assert "not on this team's ChatCRM yet" in answer["text"] and "`U9`" in answer["blocks"][0]["text"]["text"]
+
+
+async def test_a_failed_save_keeps_the_modal_open_with_a_note(slack, make_user, monkeypatch):
+    await make_user("Rana", identity=("slack", "U1"))
+    await slack.command("U1", "newlead")
+
+    async def broken(*args, **kwargs):
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(slack.channel.router, "submit_form", broken)
+    answer = slack.ack_json(await slack.submit("U1", {"name": typed("Acme"), "next_step_at": typed("tomorrow")}))
+    assert answer == {"response_action": "errors",
+                      "errors": {"name": "Sorry, that didn't save. Please press Save again in a moment."}}
