@@ -12,6 +12,7 @@ outbox sender, against Telegram's limits (30 messages/s overall, 1/s per chat).
 For each it prints the total time against the floor the limits allow (reps / 30 s), the
 429s met, and how many reminders were lost or delivered twice. Not a test: it asserts nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,10 @@ class LimitedChannel:
         now = time.monotonic()
         while self._overall and self._overall[0] <= now - 1.0:
             self._overall.popleft()
-        wait = max(self._chats[address.chat_id] + 1.0 - now,
-                   self._overall[0] + 1.0 - now if len(self._overall) >= OVERALL_PER_S else 0.0)
+        wait = max(
+            self._chats[address.chat_id] + 1.0 - now,
+            self._overall[0] + 1.0 - now if len(self._overall) >= OVERALL_PER_S else 0.0,
+        )
         if wait > 0:
             self.floods += 1
             raise RetryLater(max(1, round(wait)), "429 Too Many Requests")
@@ -75,19 +78,35 @@ async def seeded_crm(reps: int, tmp: Path) -> tuple[CRM, datetime]:
     crm = CRM(db=open_database(url), settings=settings, clock=SystemClock())
     now = crm.now().replace(second=0, microsecond=0)
     async with crm.db.engine.begin() as conn:
-        await conn.execute(insert(User), [
-            dict(id=i, display_name=f"Rep {i}", role="rep", timezone="UTC", created_at=now)
-            for i in range(1, reps + 1)
-        ])
-        await conn.execute(insert(Identity), [
-            dict(user_id=i, platform="telegram", platform_user_id=str(10_000 + i),
-                 dm_address=f"telegram:{10_000 + i}", created_at=now)
-            for i in range(1, reps + 1)
-        ])
-        await conn.execute(insert(Task), [
-            dict(title=f"Call client {i}", due_at=now, owner_id=i, status="open", created_at=now)
-            for i in range(1, reps + 1)
-        ])
+        await conn.execute(
+            insert(User),
+            [
+                dict(id=i, display_name=f"Rep {i}", role="rep", timezone="UTC", created_at=now)
+                for i in range(1, reps + 1)
+            ],
+        )
+        await conn.execute(
+            insert(Identity),
+            [
+                dict(
+                    user_id=i,
+                    platform="telegram",
+                    platform_user_id=str(10_000 + i),
+                    dm_address=f"telegram:{10_000 + i}",
+                    created_at=now,
+                )
+                for i in range(1, reps + 1)
+            ],
+        )
+        await conn.execute(
+            insert(Task),
+            [
+                dict(
+                    title=f"Call client {i}", due_at=now, owner_id=i, status="open", created_at=now
+                )
+                for i in range(1, reps + 1)
+            ],
+        )
     return crm, now
 
 
@@ -97,7 +116,9 @@ async def deliver_all(crm: CRM, channel, reps: int, delivered) -> tuple[float, i
     stop = asyncio.Event()
     started = time.monotonic()
     task = asyncio.create_task(sender.run_forever(stop))
-    while sum(delivered().values()) < reps and time.monotonic() - started < 10 * reps / OVERALL_PER_S:
+    while (
+        sum(delivered().values()) < reps and time.monotonic() - started < 10 * reps / OVERALL_PER_S
+    ):
         await asyncio.sleep(0.05)
     elapsed = time.monotonic() - started
     stop.set()
@@ -107,14 +128,26 @@ async def deliver_all(crm: CRM, channel, reps: int, delivered) -> tuple[float, i
     return elapsed, counts.get("pending", 0)
 
 
-def report(title: str, reps: int, elapsed: float, delivered: Counter, floods: int, pending: int, queued: int) -> None:
+def report(
+    title: str,
+    reps: int,
+    elapsed: float,
+    delivered: Counter,
+    floods: int,
+    pending: int,
+    queued: int,
+) -> None:
     floor = reps / OVERALL_PER_S
     print(f"\n{title}")
     print(f"  reminders queued by the scan: {queued}")
-    print(f"  total time: {elapsed:.2f} s   floor {floor:.2f} s   ({(elapsed / floor - 1) * 100:+.1f}% over)")
-    print(f"  delivered: {len(delivered)}   lost: {reps - len(delivered)}   "
-          f"duplicated: {sum(n - 1 for n in delivered.values() if n > 1)}   "
-          f"429s met: {floods}   still pending: {pending}")
+    print(
+        f"  total time: {elapsed:.2f} s   floor {floor:.2f} s   ({(elapsed / floor - 1) * 100:+.1f}% over)"
+    )
+    print(
+        f"  delivered: {len(delivered)}   lost: {reps - len(delivered)}   "
+        f"duplicated: {sum(n - 1 for n in delivered.values() if n > 1)}   "
+        f"429s met: {floods}   still pending: {pending}"
+    )
 
 
 async def bench_fake_channel(reps: int) -> None:
@@ -124,8 +157,15 @@ async def bench_fake_channel(reps: int) -> None:
             queued = await followup_reminders(crm, now)
             channel = LimitedChannel()
             elapsed, pending = await deliver_all(crm, channel, reps, lambda: channel.delivered)
-            report("1) sender -> in-process channel with Telegram's limits", reps, elapsed,
-                   channel.delivered, channel.floods, pending, queued)
+            report(
+                "1) sender -> in-process channel with Telegram's limits",
+                reps,
+                elapsed,
+                channel.delivered,
+                channel.floods,
+                pending,
+                queued,
+            )
         finally:
             await crm.db.dispose()
 
@@ -140,17 +180,29 @@ async def bench_real_telegram_channel(reps: int) -> None:
         try:
             queued = await followup_reminders(crm, now)
             async with FakeTelegramAPI(enforce_limits=True) as api:
-                channel = TelegramChannel(bot_settings(crm.settings, api), router=None, poll_timeout=1.0)
+                channel = TelegramChannel(
+                    bot_settings(crm.settings, api), router=None, poll_timeout=1.0
+                )
                 await channel.start()
                 try:
+
                     def delivered() -> Counter:
-                        return Counter(c.chat_id for c in api.calls_to("sendMessage") if c.status == 200)
+                        return Counter(
+                            c.chat_id for c in api.calls_to("sendMessage") if c.status == 200
+                        )
 
                     elapsed, pending = await deliver_all(crm, channel, reps, delivered)
                 finally:
                     await channel.stop()
-                report("2) sender -> real TelegramChannel (PTB over HTTP) -> fake Bot API with limits",
-                       reps, elapsed, delivered(), api.floods, pending, queued)
+                report(
+                    "2) sender -> real TelegramChannel (PTB over HTTP) -> fake Bot API with limits",
+                    reps,
+                    elapsed,
+                    delivered(),
+                    api.floods,
+                    pending,
+                    queued,
+                )
         finally:
             await crm.db.dispose()
 
@@ -159,7 +211,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=1000)
     args = parser.parse_args()
-    print(f"{args.reps} reminders due at once; Telegram allows {OVERALL_PER_S}/s overall, 1/s per chat")
+    print(
+        f"{args.reps} reminders due at once; Telegram allows {OVERALL_PER_S}/s overall, 1/s per chat"
+    )
     await bench_fake_channel(args.reps)
     if FAKE_API.exists():
         await bench_real_telegram_channel(args.reps)

@@ -4,6 +4,7 @@
 in the outbox if and only if the change committed. Each kind can be switched off per team
 channel (`TeamChannel.alert_new_lead`, `alert_won`, `alert_payment`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,7 +21,9 @@ from storage.uow import DomainEvent, UnitOfWork
 WELCOME_COMMANDS = 6
 
 
-async def enqueue_alerts(uow: UnitOfWork, events: Sequence[DomainEvent], locale: str = "en") -> None:
+async def enqueue_alerts(
+    uow: UnitOfWork, events: Sequence[DomainEvent], locale: str = "en"
+) -> None:
     """Turn lead_created / deal_won / payment_recorded / user_joined into outbox rows."""
     for event in events:
         handler = HANDLERS.get(event.name)
@@ -28,7 +31,9 @@ async def enqueue_alerts(uow: UnitOfWork, events: Sequence[DomainEvent], locale:
             await handler(uow, event.data, locale)
 
 
-async def _team_alert(uow: UnitOfWork, owner: User, switch: str, key: str, reply: Reply, kind: str) -> None:
+async def _team_alert(
+    uow: UnitOfWork, owner: User, switch: str, key: str, reply: Reply, kind: str
+) -> None:
     channels = await ScanRepository(uow.session).channels_for_owner(owner)
     addresses = [c.address for c in channels if getattr(c, switch)]
     await enqueue(uow, key, addresses, reply, kind=kind)
@@ -47,15 +52,24 @@ async def _lead_created(uow: UnitOfWork, data: dict, locale: str) -> None:
         details.append(deal.source)
     facts = " · ".join(details)
     headline = Rich.of(bold(name), company)
-    lines = [Rich.of("🆕 New lead: ", headline), facts, Rich.of("Owner: ", bold(owner.display_name))]
+    lines = [
+        Rich.of("🆕 New lead: ", headline),
+        facts,
+        Rich.of("Owner: ", bold(owner.display_name)),
+    ]
     team = Reply(Rich.lines(line for line in lines if line))
     await _team_alert(uow, owner, "alert_new_lead", f"alert:lead:{deal.id}", team, "alert_lead")
     if owner.id != uow.source.actor_id:  # assigned by someone else or by the website form
         ways = " · ".join(w for w in (contact.phone, contact.email) if w)
-        lines = [Rich.of("🆕 A new lead for you: ", headline)] + [line for line in (facts, ways) if line]
+        lines = [Rich.of("🆕 A new lead for you: ", headline)] + [
+            line for line in (facts, ways) if line
+        ]
         mine = Reply(
             Rich.lines(lines),
-            choices=(Choice("📞 Log", go("log", deal=deal.id)), Choice("📅 Follow-up", go("followup", deal=deal.id))),
+            choices=(
+                Choice("📞 Log", go("log", deal=deal.id)),
+                Choice("📅 Follow-up", go("followup", deal=deal.id)),
+            ),
         )
         await enqueue_dm(uow, owner, f"lead:owner:{deal.id}", mine, kind="lead")
 
@@ -66,7 +80,11 @@ async def _deal_won(uow: UnitOfWork, data: dict, locale: str) -> None:
     contact = await uow.session.get(Contact, deal.contact_id)
     value = f" · {money(deal.value_minor, deal.currency, locale)}" if deal.value_minor else ""
     reply = Reply.say(
-        "🏆 ", bold(owner.display_name), " won ", bold(about(contact.name, deal.title)), f"{value} 🎉"
+        "🏆 ",
+        bold(owner.display_name),
+        " won ",
+        bold(about(contact.name, deal.title)),
+        f"{value} 🎉",
     )
     await _team_alert(uow, owner, "alert_won", f"alert:won:{deal.id}", reply, "alert_won")
 
@@ -78,20 +96,27 @@ async def _payment_recorded(uow: UnitOfWork, data: dict, locale: str) -> None:
     contact = await uow.session.get(Contact, deal.contact_id)
     owner = await uow.session.get(User, contract.owner_id)
     reply = Reply.say(
-        "💰 Payment received: ", bold(money(payment.amount_minor, payment.currency, locale)),
+        "💰 Payment received: ",
+        bold(money(payment.amount_minor, payment.currency, locale)),
         f" from {contact.name or contact.company or 'a client'} ({contract.number})",
     )
-    await _team_alert(uow, owner, "alert_payment", f"alert:payment:{payment.id}", reply, "alert_payment")
+    await _team_alert(
+        uow, owner, "alert_payment", f"alert:payment:{payment.id}", reply, "alert_payment"
+    )
 
 
 async def _user_joined(uow: UnitOfWork, data: dict, locale: str) -> None:
     user = await uow.session.get(User, data["user_id"])
-    await enqueue_dm(uow, user, f"welcome:user:{user.id}", welcome(user), kind="welcome", urgent=True)
+    await enqueue_dm(
+        uow, user, f"welcome:user:{user.id}", welcome(user), kind="welcome", urgent=True
+    )
 
 
 def welcome(user: User) -> Reply:
     """A short guided welcome listing the commands a member uses most (from the registry)."""
-    commands = sorted((c for c in COMMANDS.values() if not c.public), key=lambda c: (c.order, c.name))
+    commands = sorted(
+        (c for c in COMMANDS.values() if not c.public), key=lambda c: (c.order, c.name)
+    )
     lines: list = [Rich.of("👋 Welcome to ChatCRM, ", bold(user.display_name), "!")]
     if commands:
         lines.append("Here is what you will use most:")

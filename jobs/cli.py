@@ -1,4 +1,5 @@
 """`python main.py jobs` (list the jobs with last and next run) and `jobs run <name>`."""
+
 from __future__ import annotations
 
 import argparse

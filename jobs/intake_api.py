@@ -11,6 +11,7 @@
 Example: curl -H 'X-Api-Key: ...' -d '{"name": "Rana Haddad", "phone": "+971501234567"}' \
          http://localhost:8080/api/leads
 """
+
 from __future__ import annotations
 
 import hmac
@@ -58,7 +59,9 @@ def error(status: int, message: str, **extra) -> web.Response:
 def authorized(request: web.Request, crm: CRM) -> bool:
     expected = crm.settings.api_key.get_secret_value().encode()
     auth = request.headers.get("Authorization", "")
-    given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("X-Api-Key", "")
+    given = (
+        auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("X-Api-Key", "")
+    )
     return bool(given) and hmac.compare_digest(given.encode(), expected)
 
 
@@ -100,7 +103,8 @@ async def _stored_answer(crm: CRM, key: str) -> web.Response | None:
         if record is None:
             return None
         return web.json_response(
-            record.response["body"], status=record.response["status"],
+            record.response["body"],
+            status=record.response["status"],
             headers={"Idempotent-Replayed": "true"},
         )
 
@@ -137,10 +141,20 @@ def validate(crm: CRM, body: dict) -> dict:
     take("title", lambda v: optional_text(v, "deal title", MAX_NAME, "title"))
     take("message", lambda v: optional_text(v, "message", MAX_TEXT, "message"))
     take("source", lambda v: lead_source(crm, v) or _default_source(crm))
-    if "name" not in fields and "company" not in fields and not (lead.get("name") or lead.get("company")):
+    if (
+        "name" not in fields
+        and "company" not in fields
+        and not (lead.get("name") or lead.get("company"))
+    ):
         fields["name"] = "Give a name or a company, e.g. “Rana Haddad”."
-    if "phone" not in fields and "email" not in fields and not (lead.get("phone") or lead.get("email")):
-        fields["phone"] = "Give a phone or an email so the rep can reach them, e.g. +971 50 123 4567."
+    if (
+        "phone" not in fields
+        and "email" not in fields
+        and not (lead.get("phone") or lead.get("email"))
+    ):
+        fields["phone"] = (
+            "Give a phone or an email so the rep can reach them, e.g. +971 50 123 4567."
+        )
     try:
         lead["value"] = _value(crm, body.get("value"), body.get("currency"))
     except DomainError as err:
@@ -164,7 +178,9 @@ def _value(crm: CRM, raw, currency) -> Money:
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite():
-        raise InvalidInput(f"“{str(raw)[:20]}” is not an amount. Try 5000 or 1250.50.", field="value")
+        raise InvalidInput(
+            f"“{str(raw)[:20]}” is not an amount. Try 5000 or 1250.50.", field="value"
+        )
     return deal_value(crm, Money(to_minor(amount, checked.currency), checked.currency))
 
 
@@ -177,26 +193,48 @@ async def create_intake_lead(crm: CRM, lead: dict, idem_key: str | None) -> tupl
         contact = matches[0] if matches else None
         owner = await _owner_for(uow, contact)
         if contact is None:
-            contact = uow.contacts.add(Contact(
-                name=lead["name"], company=lead["company"], phone=lead["phone"], email=lead["email"],
-                source=lead["source"], tags=[], owner_id=owner.id,
-                created_at=uow.now, last_touched_at=uow.now,
-            ))
+            contact = uow.contacts.add(
+                Contact(
+                    name=lead["name"],
+                    company=lead["company"],
+                    phone=lead["phone"],
+                    email=lead["email"],
+                    source=lead["source"],
+                    tags=[],
+                    owner_id=owner.id,
+                    created_at=uow.now,
+                    last_touched_at=uow.now,
+                )
+            )
             await uow.audit.created(contact)
-        deal = uow.deals.add(Deal(
-            contact_id=contact.id, title=lead["title"] or contact_label(contact),
-            value_minor=lead["value"].minor, currency=lead["value"].currency, stage=Stage.NEW.value,
-            owner_id=owner.id, source=lead["source"], created_at=uow.now,
-            stage_changed_at=uow.now, last_touched_at=uow.now,
-        ))
+        deal = uow.deals.add(
+            Deal(
+                contact_id=contact.id,
+                title=lead["title"] or contact_label(contact),
+                value_minor=lead["value"].minor,
+                currency=lead["value"].currency,
+                stage=Stage.NEW.value,
+                owner_id=owner.id,
+                source=lead["source"],
+                created_at=uow.now,
+                stage_changed_at=uow.now,
+                last_touched_at=uow.now,
+            )
+        )
         await uow.audit.created(deal)
         await uow.deals.record_stage_change(deal, None, Stage.NEW.value, None, uow.now)
         if lead["message"]:
-            note = uow.interactions.add(Interaction(
-                contact_id=contact.id, deal_id=deal.id, kind=InteractionKind.NOTE.value,
-                summary=f"Website form: {lead['message']}", occurred_at=uow.now,
-                logged_by_id=owner.id, created_at=uow.now,
-            ))
+            note = uow.interactions.add(
+                Interaction(
+                    contact_id=contact.id,
+                    deal_id=deal.id,
+                    kind=InteractionKind.NOTE.value,
+                    summary=f"Website form: {lead['message']}",
+                    occurred_at=uow.now,
+                    logged_by_id=owner.id,
+                    created_at=uow.now,
+                )
+            )
             await uow.audit.created(note)
         uow.emit("lead_created", contact_id=contact.id, deal_id=deal.id, owner_id=owner.id)
         body = {

@@ -6,6 +6,7 @@
   on local wall-clock dates and times converted back to UTC, so a DST change neither skips nor
   doubles anything (09:00 stays 09:00 local on both sides of the change).
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone

@@ -4,6 +4,7 @@ Keys name what the message is about and when, so running a scan twice enqueues o
 `reminder:task:42:2026-12-05T06:00Z`, `morning:user:7:2026-12-05`. A message to several
 addresses (a user on Telegram and Slack) becomes one row per address, keyed `<key>@<address>`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,4 +1,5 @@
 """A `Reply` <-> JSON, so an outbox row can carry a notification with its styling and buttons."""
+
 from __future__ import annotations
 
 from pathlib import Path

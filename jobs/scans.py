@@ -6,6 +6,7 @@ Per-user and per-channel local times (morning plan, daily summary) are decided b
 itself ("is it this user's 09:00 window today and not yet sent?"), so the scheduler only has
 to run these every few minutes, and a DST change neither skips nor doubles them.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -66,7 +67,9 @@ async def _users_by_id(uow: UnitOfWork, ids) -> dict[int, User]:
 async def followup_reminders(crm: CRM, now: datetime) -> int:
     """Each open task whose (snoozed) due time has come: a reminder to its owner's DMs."""
     async with crm.uow(action="job_reminders") as uow:
-        due = await ScanRepository(uow.session).tasks_due_between(now - CONFIG.reminder_lookback, now)
+        due = await ScanRepository(uow.session).tasks_due_between(
+            now - CONFIG.reminder_lookback, now
+        )
         owners = await _users_by_id(uow, (d.task.owner_id for d in due))
         added = 0
         for item in due:
@@ -88,12 +91,17 @@ async def neglected_leads(crm: CRM, now: datetime) -> int:
     their reps' deals still cold `escalate_after_days` past the stage threshold."""
     stale_before = {stage: now - timedelta(days=d) for stage, d in CONFIG.neglect_days.items()}
     escalate_before = {
-        stage: now - timedelta(days=d + CONFIG.escalate_after_days) for stage, d in CONFIG.neglect_days.items()
+        stage: now - timedelta(days=d + CONFIG.escalate_after_days)
+        for stage, d in CONFIG.neglect_days.items()
     }
     async with crm.uow(action="job_neglected") as uow:
-        rows = await ScanRepository(uow.session).neglected_deals(stale_before, now - CONFIG.untasked_grace)
+        rows = await ScanRepository(uow.session).neglected_deals(
+            stale_before, now - CONFIG.untasked_grace
+        )
         owners = await _users_by_id(uow, (r.deal.owner_id for r in rows))
-        digests: dict[int, dict[str, list[tuple[DealRow, str]]]] = defaultdict(lambda: defaultdict(list))
+        digests: dict[int, dict[str, list[tuple[DealRow, str]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         added = 0
         for row in rows:
             owner = owners.get(row.deal.owner_id)
@@ -113,7 +121,9 @@ async def neglected_leads(crm: CRM, now: datetime) -> int:
                 continue
             today = now.astimezone(user_zone(manager)).date()
             key = f"neglect:manager:{manager_id}:{today.isoformat()}"
-            added += await enqueue_dm(uow, manager, key, texts.manager_digest(by_rep), kind="digest")
+            added += await enqueue_dm(
+                uow, manager, key, texts.manager_digest(by_rep), kind="digest"
+            )
         await uow.commit()
         return added
 
@@ -121,7 +131,9 @@ async def neglected_leads(crm: CRM, now: datetime) -> int:
 # --- morning plan ------------------------------------------------------------------------------
 
 
-def in_local_window(now: datetime, tz: ZoneInfo, at: time, days: frozenset[int], window: timedelta) -> date | None:
+def in_local_window(
+    now: datetime, tz: ZoneInfo, at: time, days: frozenset[int], window: timedelta
+) -> date | None:
     """The local date if `now` is within `window` after wall-clock `at` on a working day."""
     today = now.astimezone(tz).date()
     if today.weekday() not in days:
@@ -138,19 +150,27 @@ async def morning_plans(crm: CRM, now: datetime) -> int:
         added = 0
         for user in await scans.active_users((Role.REP.value, Role.MANAGER.value)):
             tz = user_zone(user)
-            today = in_local_window(now, tz, user.work_start or time(9, 0), work_days(user), CONFIG.local_window)
+            today = in_local_window(
+                now, tz, user.work_start or time(9, 0), work_days(user), CONFIG.local_window
+            )
             if today is None:
                 continue
             key = f"morning:user:{user.id}:{today.isoformat()}"
             if await uow.outbox.matching(key + "@"):
                 continue  # already planned today: skip the queries
-            start, end = local_at(today, time(0), tz), local_at(today + timedelta(days=1), time(0), tz)
+            start, end = local_at(today, time(0), tz), local_at(
+                today + timedelta(days=1), time(0), tz
+            )
             tasks = await scans.open_tasks_of(user.id, end)
             payments = await scans.unpaid_installments(today, today, owners=[user.id])
             reply = texts.morning_plan(
-                user.display_name, today,
-                [t for t in tasks if t.due >= start], [t for t in tasks if t.due < start],
-                payments, tz, locale_of(crm),
+                user.display_name,
+                today,
+                [t for t in tasks if t.due >= start],
+                [t for t in tasks if t.due < start],
+                payments,
+                tz,
+                locale_of(crm),
             )
             added += await enqueue_dm(uow, user, key, reply, kind="morning", urgent=True)
         await uow.commit()
@@ -176,7 +196,13 @@ async def daily_summaries(crm: CRM, now: datetime) -> int:
         added = 0
         for channel in await scans.summary_channels():
             tz = _zone(channel.timezone)
-            today = in_local_window(now, tz, channel.summary_time or time(9, 0), CONFIG.team_work_days, CONFIG.local_window)
+            today = in_local_window(
+                now,
+                tz,
+                channel.summary_time or time(9, 0),
+                CONFIG.team_work_days,
+                CONFIG.local_window,
+            )
             if today is None:
                 continue
             key = f"summary:channel:{channel.id}:{today.isoformat()}"
@@ -188,7 +214,9 @@ async def daily_summaries(crm: CRM, now: datetime) -> int:
         return added
 
 
-async def _summary(crm, scans: ScanRepository, channel: TeamChannel, tz, today: date, now: datetime):
+async def _summary(
+    crm, scans: ScanRepository, channel: TeamChannel, tz, today: date, now: datetime
+):
     owners = await scans.channel_scope(channel)
     since = previous_work_day(today, CONFIG.team_work_days)
     since_at, today_at = local_at(since, time(0), tz), local_at(today, time(0), tz)
@@ -245,12 +273,16 @@ async def installment_reminders(crm: CRM, now: datetime) -> int:
                 reply = texts.installment_notice(row, "due", today, locale)
                 added += await enqueue_dm(uow, owner, f"{key}:due", reply, kind="installment")
             elif days_left < 0:
-                added += await _escalate_overdue(uow, scans, row, owner, key, -days_left, today, locale)
+                added += await _escalate_overdue(
+                    uow, scans, row, owner, key, -days_left, today, locale
+                )
         await uow.commit()
         return added
 
 
-async def _escalate_overdue(uow, scans, row, owner: User, key: str, late: int, today, locale) -> int:
+async def _escalate_overdue(
+    uow, scans, row, owner: User, key: str, late: int, today, locale
+) -> int:
     reply = texts.installment_notice(row, "overdue", today, locale)
     added = await enqueue_dm(uow, owner, f"{key}:overdue:rep", reply, kind="overdue")
     if late >= CONFIG.overdue_manager_days and owner.manager_id:
@@ -261,5 +293,7 @@ async def _escalate_overdue(uow, scans, row, owner: User, key: str, late: int, t
     if late >= CONFIG.overdue_team_days:
         channels = [c for c in await scans.channels_for_owner(owner) if c.alert_overdue]
         reply = texts.installment_notice(row, "overdue", today, locale, rep=owner.display_name)
-        added += await enqueue(uow, f"{key}:overdue:team", [c.address for c in channels], reply, kind="overdue")
+        added += await enqueue(
+            uow, f"{key}:overdue:team", [c.address for c in channels], reply, kind="overdue"
+        )
     return added

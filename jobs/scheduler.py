@@ -5,6 +5,7 @@ every few minutes. A `JobRun` row remembers the last completed run, so a job tha
 while the process was down runs at start-up; `coalesce` folds a backlog of missed runs into
 one, and a generous `misfire_grace_time` lets a run delayed by a busy loop still happen.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,16 +40,41 @@ class JobSpec:
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
-        JobSpec("reminders", scans.followup_reminders, {"minute": "*"}, timedelta(minutes=1),
-                "follow-up reminders at their due time"),
-        JobSpec("morning", scans.morning_plans, {"minute": "*/5"}, timedelta(minutes=5),
-                "each rep's plan at their local start of work"),
-        JobSpec("summary", scans.daily_summaries, {"minute": "*/5"}, timedelta(minutes=5),
-                "daily pipeline summary per team channel at its local time"),
-        JobSpec("neglected", scans.neglected_leads, {"minute": "15"}, timedelta(hours=1),
-                "nudges for deals going cold; daily digest to managers"),
-        JobSpec("installments", scans.installment_reminders, {"minute": "20"}, timedelta(hours=1),
-                "installment reminders and overdue escalation"),
+        JobSpec(
+            "reminders",
+            scans.followup_reminders,
+            {"minute": "*"},
+            timedelta(minutes=1),
+            "follow-up reminders at their due time",
+        ),
+        JobSpec(
+            "morning",
+            scans.morning_plans,
+            {"minute": "*/5"},
+            timedelta(minutes=5),
+            "each rep's plan at their local start of work",
+        ),
+        JobSpec(
+            "summary",
+            scans.daily_summaries,
+            {"minute": "*/5"},
+            timedelta(minutes=5),
+            "daily pipeline summary per team channel at its local time",
+        ),
+        JobSpec(
+            "neglected",
+            scans.neglected_leads,
+            {"minute": "15"},
+            timedelta(hours=1),
+            "nudges for deals going cold; daily digest to managers",
+        ),
+        JobSpec(
+            "installments",
+            scans.installment_reminders,
+            {"minute": "20"},
+            timedelta(hours=1),
+            "installment reminders and overdue escalation",
+        ),
     )
 }
 

@@ -10,6 +10,7 @@ Pacing (per sender process): Telegram about 30 messages/s overall, 1/s per chat 
 group chat (negative chat ids); Slack about 1/s per channel. A 429 (`RetryLater`) pauses that
 chat and re-queues the row after `retry_after`; `Unreachable` marks the row dead.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,7 +82,9 @@ class Pacer:
         """Reserve and return the monotonic time at which a send to `address` may start."""
         start = max(self._clock(), self._next_any, self._next_chat.get(address.chat_id, 0.0))
         self._next_any = start + self._gap
-        interval = self._limits.group_interval if is_group_chat(address) else self._limits.chat_interval
+        interval = (
+            self._limits.group_interval if is_group_chat(address) else self._limits.chat_interval
+        )
         self._next_chat[address.chat_id] = start + SAFETY * interval
         return start
 
@@ -201,7 +204,9 @@ class OutboxSender:
 
     async def _retry(self, row: OutboxMessage, after: float, error: str) -> None:
         if row.attempts + 1 >= self.max_attempts:
-            await self._finish(row, "dead", error=f"gave up after {row.attempts + 1} tries: {error}")
+            await self._finish(
+                row, "dead", error=f"gave up after {row.attempts + 1} tries: {error}"
+            )
             return
         async with self.crm.uow(action="outbox_retry") as uow:
             await uow.outbox.retry_at(
@@ -220,7 +225,9 @@ class OutboxSender:
             )
             await uow.commit()
 
-    async def _finish(self, row: OutboxMessage, outcome: str, *, message_ref=None, error="") -> None:
+    async def _finish(
+        self, row: OutboxMessage, outcome: str, *, message_ref=None, error=""
+    ) -> None:
         async with self.crm.uow(action="outbox_send") as uow:
             if outcome == "sent":
                 ok = await uow.outbox.mark_sent(

@@ -3,6 +3,7 @@
 Buttons carry action strings the router understands (`task:done:42`, `go:log:deal=7` ...),
 built with `action_value` so none exceeds Telegram's 64-byte callback limit.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,7 +42,7 @@ def go(flow: str, **params: object) -> str:
 
 
 def about(contact_name: str | None, deal_title: str | None) -> str:
-    """"Layla · Villa fit-out"; once when the deal is simply named after the contact."""
+    """ "Layla · Villa fit-out"; once when the deal is simply named after the contact."""
     if deal_title and contact_name and deal_title.startswith(contact_name):
         return deal_title
     return " · ".join(p for p in (contact_name, deal_title) if p)
@@ -99,7 +100,9 @@ def nudge(row: DealRow, reason: str) -> Reply:
 
 def manager_digest(by_rep: dict[str, list[tuple[DealRow, str]]]) -> Reply:
     total = sum(len(v) for v in by_rep.values())
-    lines: list = [Rich.of("🧊 ", bold(f"{total} deal{'s' if total != 1 else ''} going cold"), " on your team")]
+    lines: list = [
+        Rich.of("🧊 ", bold(f"{total} deal{'s' if total != 1 else ''} going cold"), " on your team")
+    ]
     for rep, items in by_rep.items():
         lines.append(Rich.of(bold(f"{rep} ({len(items)})")))
         lines.extend(f"• {about(r.contact_name, r.deal.title)}: {why}" for r, why in items)
@@ -113,7 +116,9 @@ def money(minor: int, currency: str, locale: str) -> str:
 def installment_line(row: InstallmentRow, locale: str) -> str:
     inst = row.installment
     amount = money(row.remaining_minor, row.contract.currency, locale)
-    return f"• {inst.invoice_number} {row.contact_name or ''}: {amount} due {day_label(inst.due_date)}"
+    return (
+        f"• {inst.invoice_number} {row.contact_name or ''}: {amount} due {day_label(inst.due_date)}"
+    )
 
 
 def pay_button(row: InstallmentRow) -> Choice:
@@ -122,7 +127,9 @@ def pay_button(row: InstallmentRow) -> Choice:
     )
 
 
-def installment_notice(row: InstallmentRow, stage: str, today: date, locale: str, rep: str = "") -> Reply:
+def installment_notice(
+    row: InstallmentRow, stage: str, today: date, locale: str, rep: str = ""
+) -> Reply:
     """`stage` is "before", "due", or "overdue" (to the rep, manager or team channel)."""
     inst = row.installment
     amount = money(row.remaining_minor, row.contract.currency, locale)
@@ -134,20 +141,32 @@ def installment_notice(row: InstallmentRow, stage: str, today: date, locale: str
         head = f"💳 {who} pays {amount} today ({inst.invoice_number})."
     else:
         of = f"{rep}'s client " if rep else ""
-        head = f"⚠️ {of}{who} is {late} day{'s' if late != 1 else ''} late with {amount} ({inst.invoice_number})."
+        days = f"{late} day{'s' if late != 1 else ''}"
+        head = f"⚠️ {of}{who} is {days} late with {amount} ({inst.invoice_number})."
     return Reply.say(head, choices=[pay_button(row)])
 
 
 def morning_plan(
-    name: str, today: date, due_today: Sequence[DueTask], overdue: Sequence[DueTask],
-    installments: Sequence[InstallmentRow], tz: ZoneInfo, locale: str,
+    name: str,
+    today: date,
+    due_today: Sequence[DueTask],
+    overdue: Sequence[DueTask],
+    installments: Sequence[InstallmentRow],
+    tz: ZoneInfo,
+    locale: str,
 ) -> Reply:
     lines: list = [Rich.of("☀️ Good morning, ", bold(name), f"! Your plan for {day_label(today)}")]
     if not (due_today or overdue or installments):
         lines.append("Nothing scheduled today: a good day to call your newest leads.")
     sections = (
         ("Today", [task_line(t, tz) for t in due_today]),
-        ("Overdue", [Rich.of(f"• {day_label(t.due.astimezone(tz).date())} ", t.task.title) for t in overdue]),
+        (
+            "Overdue",
+            [
+                Rich.of(f"• {day_label(t.due.astimezone(tz).date())} ", t.task.title)
+                for t in overdue
+            ],
+        ),
         ("Payments due", [installment_line(r, locale) for r in installments]),
     )
     for title, items in sections:
@@ -174,14 +193,18 @@ def pipeline_summary(
     lines.append(Rich.of(bold("Open deals")))
     if stages:
         order = {s.value: i for i, s in enumerate(Stage)}
-        for stage, currency, count, value in sorted(stages, key=lambda r: (order.get(r[0], 99), r[1])):
+        for stage, currency, count, value in sorted(
+            stages, key=lambda r: (order.get(r[0], 99), r[1])
+        ):
             lines.append(f"• {stage_label(stage)}: {count} · {money(value, currency, locale)}")
     else:
         lines.append("• none yet")
     period = "yesterday" if (today - since).days == 1 else f"since {day_label(since)}"
     new_total = sum(n for _, n in new_by_source)
     by_source = ", ".join(f"{source or 'unknown'} {n}" for source, n in new_by_source)
-    lines.append(Rich.of(bold(f"New leads {period}: {new_total}"), f" ({by_source})" if by_source else ""))
+    lines.append(
+        Rich.of(bold(f"New leads {period}: {new_total}"), f" ({by_source})" if by_source else "")
+    )
     for stage, label in (("won", "🏆 Won"), ("lost", "Lost")):
         rows = [r for r in closed if r[0] == stage]
         count = sum(r[2] for r in rows)

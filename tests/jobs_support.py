@@ -1,4 +1,5 @@
 """Rows, a collecting channel and a virtual monotonic clock for the jobs and outbox tests."""
+
 from __future__ import annotations
 
 import asyncio
@@ -63,11 +64,17 @@ class FakeChannel:
         return [r.text.plain for a, r, _ in self.sent if address is None or a == address]
 
 
-
 async def add_identity(crm: CRM, actor: Actor, platform: str, pid: str) -> str:
     async with crm.uow() as uow:
-        uow.session.add(Identity(user_id=actor.user_id, platform=platform, platform_user_id=pid,
-                                 dm_address=f"{platform}:{pid}", created_at=crm.now()))
+        uow.session.add(
+            Identity(
+                user_id=actor.user_id,
+                platform=platform,
+                platform_user_id=pid,
+                dm_address=f"{platform}:{pid}",
+                created_at=crm.now(),
+            )
+        )
         await uow.commit()
     return f"{platform}:{pid}"
 
@@ -81,18 +88,35 @@ async def set_user(crm: CRM, actor: Actor, **fields) -> None:
 
 
 async def add_deal(
-    crm: CRM, owner: Actor, *, title: str = "Villa fit-out", contact: str = "Layla Haddad",
-    stage: str = "new", value_minor: int = 500_000, currency: str = "USD", source: str | None = "website",
-    touched: datetime | None = None, created: datetime | None = None, closed: datetime | None = None,
+    crm: CRM,
+    owner: Actor,
+    *,
+    title: str = "Villa fit-out",
+    contact: str = "Layla Haddad",
+    stage: str = "new",
+    value_minor: int = 500_000,
+    currency: str = "USD",
+    source: str | None = "website",
+    touched: datetime | None = None,
+    created: datetime | None = None,
+    closed: datetime | None = None,
 ) -> Deal:
     async with crm.uow() as uow:
         person = Contact(name=contact, owner_id=owner.user_id, tags=[], created_at=crm.now())
         uow.session.add(person)
         await uow.flush()
         deal = Deal(
-            contact_id=person.id, title=title, value_minor=value_minor, currency=currency, stage=stage,
-            owner_id=owner.user_id, source=source, created_at=created or crm.now(),
-            stage_changed_at=crm.now(), last_touched_at=touched or crm.now(), closed_at=closed,
+            contact_id=person.id,
+            title=title,
+            value_minor=value_minor,
+            currency=currency,
+            stage=stage,
+            owner_id=owner.user_id,
+            source=source,
+            created_at=created or crm.now(),
+            stage_changed_at=crm.now(),
+            last_touched_at=touched or crm.now(),
+            closed_at=closed,
         )
         uow.session.add(deal)
         await uow.commit()
@@ -100,13 +124,24 @@ async def add_deal(
 
 
 async def add_task(
-    crm: CRM, owner: Actor, due: datetime, *, title: str = "Call about the quote",
-    deal: Deal | None = None, status: str = "open", snoozed_until: datetime | None = None,
+    crm: CRM,
+    owner: Actor,
+    due: datetime,
+    *,
+    title: str = "Call about the quote",
+    deal: Deal | None = None,
+    status: str = "open",
+    snoozed_until: datetime | None = None,
 ) -> Task:
     async with crm.uow() as uow:
         task = Task(
-            title=title, due_at=due, owner_id=owner.user_id, status=status, snoozed_until=snoozed_until,
-            deal_id=deal.id if deal else None, contact_id=deal.contact_id if deal else None,
+            title=title,
+            due_at=due,
+            owner_id=owner.user_id,
+            status=status,
+            snoozed_until=snoozed_until,
+            deal_id=deal.id if deal else None,
+            contact_id=deal.contact_id if deal else None,
             created_at=crm.now(),
         )
         uow.session.add(task)
@@ -115,34 +150,61 @@ async def add_task(
 
 
 async def add_installment(
-    crm: CRM, deal: Deal, due: date, *, amount_minor: int = 100_000, number: str = "INV-2026-0001",
+    crm: CRM,
+    deal: Deal,
+    due: date,
+    *,
+    amount_minor: int = 100_000,
+    number: str = "INV-2026-0001",
 ) -> Installment:
     """A one-installment contract on `deal` (which is marked won)."""
     async with crm.uow() as uow:
         row = await uow.session.get(Deal, deal.id)
         row.stage = "won"
         contract = Contract(
-            deal_id=deal.id, number=number.replace("INV", "CTR"), signed_on=due - timedelta(days=30),
-            total_minor=amount_minor, currency=deal.currency, owner_id=deal.owner_id, created_at=crm.now(),
+            deal_id=deal.id,
+            number=number.replace("INV", "CTR"),
+            signed_on=due - timedelta(days=30),
+            total_minor=amount_minor,
+            currency=deal.currency,
+            owner_id=deal.owner_id,
+            created_at=crm.now(),
         )
         uow.session.add(contract)
         await uow.flush()
-        inst = Installment(contract_id=contract.id, seq=1, invoice_number=number, due_date=due,
-                           amount_minor=amount_minor, status="open")
+        inst = Installment(
+            contract_id=contract.id,
+            seq=1,
+            invoice_number=number,
+            due_date=due,
+            amount_minor=amount_minor,
+            status="open",
+        )
         uow.session.add(inst)
         await uow.commit()
         return inst
 
 
 async def add_team_channel(
-    crm: CRM, address: str = "telegram:-100200", *, manager: Actor | None = None, tz: str = "UTC",
-    summary_time: time = time(9, 0), title: str = "Sales", **switches,
+    crm: CRM,
+    address: str = "telegram:-100200",
+    *,
+    manager: Actor | None = None,
+    tz: str = "UTC",
+    summary_time: time = time(9, 0),
+    title: str = "Sales",
+    **switches,
 ) -> TeamChannel:
     async with crm.uow() as uow:
         channel = TeamChannel(
-            address=address, platform=address.split(":")[0], title=title,
-            manager_id=manager.user_id if manager else None, timezone=tz, summary_time=summary_time,
-            created_at=crm.now(), **switches,
+            address=address,
+            platform=address.split(":")[0],
+            title=title,
+            manager_id=manager.user_id if manager else None,
+            timezone=tz,
+            summary_time=summary_time,
+            created_at=crm.now(),
+            **switches,
         )
         uow.session.add(channel)
         await uow.commit()

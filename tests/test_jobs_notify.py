@@ -1,4 +1,5 @@
 """Working hours, quiet hours and DST for notifications that can wait."""
+
 from __future__ import annotations
 
 from datetime import datetime, time, timezone
@@ -13,8 +14,15 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def user(**fields) -> User:
-    base = dict(display_name="Rana", timezone="UTC", work_start=time(9), work_end=time(18),
-                work_days="0,1,2,3,4", quiet_start=None, quiet_end=None)
+    base = dict(
+        display_name="Rana",
+        timezone="UTC",
+        work_start=time(9),
+        work_end=time(18),
+        work_days="0,1,2,3,4",
+        quiet_start=None,
+        quiet_end=None,
+    )
     return User(**{**base, **fields})
 
 
@@ -31,7 +39,9 @@ def test_after_hours_on_friday_waits_for_monday_morning_in_the_users_zone():
 
 def test_before_work_waits_for_the_start_of_work():
     at = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
-    assert next_allowed_time(user(work_start=time(8, 30)), at) == datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
+    assert next_allowed_time(user(work_start=time(8, 30)), at) == datetime(
+        2026, 12, 3, 8, 30, tzinfo=UTC
+    )
 
 
 def test_quiet_hours_inside_the_working_day_and_across_midnight():
@@ -39,8 +49,13 @@ def test_quiet_hours_inside_the_working_day_and_across_midnight():
     assert next_allowed_time(lunch, datetime(2026, 12, 3, 12, 15, tzinfo=UTC)) == datetime(
         2026, 12, 3, 13, 0, tzinfo=UTC
     )
-    night_owl = user(work_start=time(0), work_end=time(23, 59), work_days="0,1,2,3,4,5,6",
-                     quiet_start=time(22), quiet_end=time(7))
+    night_owl = user(
+        work_start=time(0),
+        work_end=time(23, 59),
+        work_days="0,1,2,3,4,5,6",
+        quiet_start=time(22),
+        quiet_end=time(7),
+    )
     assert next_allowed_time(night_owl, datetime(2026, 12, 3, 23, 0, tzinfo=UTC)) == datetime(
         2026, 12, 4, 7, 0, tzinfo=UTC
     )
@@ -62,8 +77,12 @@ def test_dst_keeps_nine_oclock_local_on_both_sides_of_the_change():
         2026, 10, 25, 8, 0, tzinfo=UTC
     )
     # The day before each change, 09:00 local is the other offset.
-    assert local_at(datetime(2026, 3, 28).date(), time(9), BERLIN) == datetime(2026, 3, 28, 8, 0, tzinfo=UTC)
-    assert local_at(datetime(2026, 10, 24).date(), time(9), BERLIN) == datetime(2026, 10, 24, 7, 0, tzinfo=UTC)
+    assert local_at(datetime(2026, 3, 28).date(), time(9), BERLIN) == datetime(
+        2026, 3, 28, 8, 0, tzinfo=UTC
+    )
+    assert local_at(datetime(2026, 10, 24).date(), time(9), BERLIN) == datetime(
+        2026, 10, 24, 7, 0, tzinfo=UTC
+    )
 
 
 async def test_dm_addresses_lists_every_linked_chat(crm, make_user):

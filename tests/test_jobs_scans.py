@@ -1,5 +1,6 @@
 """Each periodic job against a real database and an injected clock: what is queued, to whom,
 with which buttons, and that running a scan again queues nothing new."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -40,7 +41,9 @@ async def test_reminder_goes_to_every_dm_at_the_due_time_once(crm, clock, make_u
     rana = await make_user("Rana", identity=("telegram", "111"))
     await add_identity(crm, rana, "slack", "D01:U01")
     deal = await add_deal(crm, rana, contact="Layla Haddad", title="Villa fit-out")
-    task = await add_task(crm, rana, clock.now() + timedelta(minutes=30), title="Send the quote", deal=deal)
+    task = await add_task(
+        crm, rana, clock.now() + timedelta(minutes=30), title="Send the quote", deal=deal
+    )
     assert await followup_reminders(crm, clock.now()) == 0  # not due yet
 
     clock.advance(minutes=30)
@@ -51,16 +54,25 @@ async def test_reminder_goes_to_every_dm_at_the_due_time_once(crm, clock, make_u
         f"reminder:task:{task.id}:2026-12-04T09:30Z@telegram:111",
         f"reminder:task:{task.id}:2026-12-04T09:30Z@slack:D01:U01",
     ]
-    assert text(rows[0]) == "⏰ Follow-up due at 09:30: Send the quote\nLayla Haddad · Villa fit-out"
+    assert (
+        text(rows[0]) == "⏰ Follow-up due at 09:30: Send the quote\nLayla Haddad · Villa fit-out"
+    )
     assert buttons(rows[0]) == [
-        f"task:done:{task.id}", f"task:snooze:{task.id}:60", f"task:tomorrow:{task.id}", f"go:log:deal={deal.id}",
+        f"task:done:{task.id}",
+        f"task:snooze:{task.id}:60",
+        f"task:tomorrow:{task.id}",
+        f"go:log:deal={deal.id}",
     ]
     assert rows[0].not_before == clock.now()
 
 
-async def test_snoozed_task_is_reminded_again_at_the_new_time_and_done_tasks_never(crm, clock, make_user):
+async def test_snoozed_task_is_reminded_again_at_the_new_time_and_done_tasks_never(
+    crm, clock, make_user
+):
     rana = await make_user("Rana", identity=("telegram", "111"))
-    snoozed = await add_task(crm, rana, clock.now() - timedelta(hours=2), snoozed_until=clock.now() + timedelta(hours=1))
+    snoozed = await add_task(
+        crm, rana, clock.now() - timedelta(hours=2), snoozed_until=clock.now() + timedelta(hours=1)
+    )
     await add_task(crm, rana, clock.now() - timedelta(minutes=5), status="done")
     assert await followup_reminders(crm, clock.now()) == 0
     clock.advance(hours=1)
@@ -72,7 +84,9 @@ async def test_snoozed_task_is_reminded_again_at_the_new_time_and_done_tasks_nev
 async def test_reminder_missed_while_down_still_goes_on_the_next_scan(crm, clock, make_user):
     rana = await make_user("Rana", identity=("telegram", "111"))
     await add_task(crm, rana, clock.now() - timedelta(hours=5))
-    await add_task(crm, rana, clock.now() - timedelta(days=3), title="Ancient")  # beyond the look-back
+    await add_task(
+        crm, rana, clock.now() - timedelta(days=3), title="Ancient"
+    )  # beyond the look-back
     assert await followup_reminders(crm, clock.now()) == 1
 
 
@@ -81,17 +95,26 @@ async def test_reminder_missed_while_down_still_goes_on_the_next_scan(crm, clock
 
 async def test_neglected_deal_gets_one_nudge_a_day_with_buttons(crm, clock, make_user):
     rana = await make_user("Rana", identity=("telegram", "111"))
-    cold = await add_deal(crm, rana, stage="contacted", touched=clock.now() - timedelta(days=4), contact="Omar")
-    fresh = await add_deal(crm, rana, stage="contacted", touched=clock.now() - timedelta(days=2), contact="Sara")
+    cold = await add_deal(
+        crm, rana, stage="contacted", touched=clock.now() - timedelta(days=4), contact="Omar"
+    )
+    fresh = await add_deal(
+        crm, rana, stage="contacted", touched=clock.now() - timedelta(days=2), contact="Sara"
+    )
     await add_task(crm, rana, clock.now() + timedelta(days=1), deal=fresh)  # planned: not neglected
 
     assert await neglected_leads(crm, clock.now()) == 1
     assert await neglected_leads(crm, clock.now() + timedelta(hours=1)) == 0
     (row,) = await outbox_rows(crm, "nudge:")
     assert row.dedupe_key == f"nudge:deal:{cold.id}:2026-12-04@telegram:111"
-    assert text(row) == "👀 Omar · Villa fit-out is going cold: no touch for 4 days in Contacted. What's next?"
+    assert (
+        text(row)
+        == "👀 Omar · Villa fit-out is going cold: no touch for 4 days in Contacted. What's next?"
+    )
     assert buttons(row) == [
-        f"go:log:deal={cold.id}", f"go:followup:deal={cold.id}", f"go:move:deal={cold.id}",
+        f"go:log:deal={cold.id}",
+        f"go:followup:deal={cold.id}",
+        f"go:move:deal={cold.id}",
         f"go:move:deal={cold.id},stage=lost",
     ]
     clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))  # Monday: still cold, a new day's nudge
@@ -110,7 +133,9 @@ async def test_nudges_wait_for_working_hours(crm, clock, make_user):
     rana = await make_user("Rana", identity=("telegram", "111"))
     await add_deal(crm, rana, stage="new", touched=clock.now() - timedelta(days=3))
     assert await neglected_leads(crm, datetime(2026, 12, 5, 10, 0, tzinfo=UTC)) == 0  # Saturday
-    assert await neglected_leads(crm, datetime(2026, 12, 4, 20, 0, tzinfo=UTC)) == 0  # Friday evening
+    assert (
+        await neglected_leads(crm, datetime(2026, 12, 4, 20, 0, tzinfo=UTC)) == 0
+    )  # Friday evening
     assert await neglected_leads(crm, datetime(2026, 12, 7, 9, 0, tzinfo=UTC)) == 1
 
 
@@ -119,9 +144,15 @@ async def test_manager_gets_one_daily_digest_of_deals_still_cold(crm, clock, mak
     rana = await make_user("Rana", manager=boss, identity=("telegram", "111"))
     omar = await make_user("Omar", manager=boss, identity=("telegram", "222"))
     await add_deal(crm, rana, stage="new", touched=clock.now() - timedelta(days=5), contact="Acme")
-    await add_deal(crm, rana, stage="contacted", touched=clock.now() - timedelta(days=7), contact="Beta")
-    await add_deal(crm, omar, stage="proposal", touched=clock.now() - timedelta(days=9), contact="Gamma")
-    await add_deal(crm, omar, stage="proposal", touched=clock.now() - timedelta(days=6), contact="Delta")
+    await add_deal(
+        crm, rana, stage="contacted", touched=clock.now() - timedelta(days=7), contact="Beta"
+    )
+    await add_deal(
+        crm, omar, stage="proposal", touched=clock.now() - timedelta(days=9), contact="Gamma"
+    )
+    await add_deal(
+        crm, omar, stage="proposal", touched=clock.now() - timedelta(days=6), contact="Delta"
+    )
 
     assert await neglected_leads(crm, clock.now()) == 5  # four nudges and one digest
     assert await neglected_leads(crm, clock.now()) == 0
@@ -143,7 +174,9 @@ async def test_manager_gets_one_daily_digest_of_deals_still_cold(crm, clock, mak
 async def test_morning_plan_lists_today_overdue_and_payments(crm, clock, make_user):
     rana = await make_user("Rana", tz="Asia/Dubai", identity=("telegram", "111"))
     deal = await add_deal(crm, rana, contact="Layla")
-    await add_task(crm, rana, datetime(2026, 12, 4, 7, 0, tzinfo=UTC), title="Call Layla", deal=deal)
+    await add_task(
+        crm, rana, datetime(2026, 12, 4, 7, 0, tzinfo=UTC), title="Call Layla", deal=deal
+    )
     await add_task(crm, rana, datetime(2026, 12, 2, 7, 0, tzinfo=UTC), title="Send brochure")
     await add_task(crm, rana, datetime(2026, 12, 5, 7, 0, tzinfo=UTC), title="Tomorrow's call")
     won = await add_deal(crm, rana, contact="Omar", title="Office")
@@ -193,7 +226,8 @@ async def test_dst_changes_neither_skip_nor_double_the_morning_plan(crm, make_us
     ]
     rows = await outbox_rows(crm, "morning:")
     assert [r.dedupe_key.split("@")[0] for r in rows] == [
-        f"morning:user:{rana.user_id}:2026-03-29", f"morning:user:{rana.user_id}:2026-10-25",
+        f"morning:user:{rana.user_id}:2026-03-29",
+        f"morning:user:{rana.user_id}:2026-10-25",
     ]
 
 
@@ -204,20 +238,41 @@ async def test_daily_summary_reports_the_team_pipeline_at_the_channel_time(crm, 
     boss = await make_user("Maya", role="manager")
     rana = await make_user("Rana", manager=boss)
     outsider = await make_user("Zed")
-    await add_team_channel(crm, "telegram:-100200", manager=boss, tz="Asia/Dubai", title="Dubai team")
+    await add_team_channel(
+        crm, "telegram:-100200", manager=boss, tz="Asia/Dubai", title="Dubai team"
+    )
     yesterday = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
     await add_deal(crm, rana, stage="new", value_minor=100_000, source="website", created=yesterday)
-    await add_deal(crm, rana, stage="new", value_minor=50_000, source="referral", created=yesterday,
-                   touched=clock.now() - timedelta(days=3))
-    await add_deal(crm, boss, stage="proposal", value_minor=900_000, currency="EUR", source="website", created=yesterday)
+    await add_deal(
+        crm,
+        rana,
+        stage="new",
+        value_minor=50_000,
+        source="referral",
+        created=yesterday,
+        touched=clock.now() - timedelta(days=3),
+    )
+    await add_deal(
+        crm,
+        boss,
+        stage="proposal",
+        value_minor=900_000,
+        currency="EUR",
+        source="website",
+        created=yesterday,
+    )
     await add_deal(crm, rana, stage="won", value_minor=700_000, closed=yesterday)
     await add_deal(crm, rana, stage="lost", value_minor=10_000, closed=yesterday)
     await add_deal(crm, outsider, stage="new", value_minor=999_999)  # another team: not counted
     await add_task(crm, rana, clock.now() - timedelta(days=1), title="Late call")
     paying = await add_deal(crm, rana, contact="Omar")
-    await add_installment(crm, paying, date(2026, 12, 6), amount_minor=30_000, number="INV-2026-0001")
+    await add_installment(
+        crm, paying, date(2026, 12, 6), amount_minor=30_000, number="INV-2026-0001"
+    )
     late = await add_deal(crm, rana, contact="Sami")
-    await add_installment(crm, late, date(2026, 11, 30), amount_minor=20_000, number="INV-2026-0002")
+    await add_installment(
+        crm, late, date(2026, 11, 30), amount_minor=20_000, number="INV-2026-0002"
+    )
 
     assert await daily_summaries(crm, datetime(2026, 12, 4, 4, 55, tzinfo=UTC)) == 0
     assert await daily_summaries(crm, datetime(2026, 12, 4, 5, 0, tzinfo=UTC)) == 1  # 09:00 Dubai
@@ -263,8 +318,11 @@ async def test_installment_reminders_before_on_the_day_and_escalation(crm, make_
         before = {r.dedupe_key for r in await outbox_rows(crm, "installment:")}
         await installment_reminders(crm, datetime(2026, 12, day, 10, 0, tzinfo=UTC))
         await installment_reminders(crm, datetime(2026, 12, day, 11, 0, tzinfo=UTC))  # rerun: no-op
-        return sorted(r.dedupe_key.split(f"{inst.id}:2026-12-10:")[1]
-                      for r in await outbox_rows(crm, "installment:") if r.dedupe_key not in before)
+        return sorted(
+            r.dedupe_key.split(f"{inst.id}:2026-12-10:")[1]
+            for r in await outbox_rows(crm, "installment:")
+            if r.dedupe_key not in before
+        )
 
     assert await on(6) == []
     assert await on(7) == ["before@telegram:111"]
@@ -276,9 +334,15 @@ async def test_installment_reminders_before_on_the_day_and_escalation(crm, make_
     assert await on(16) == []
     assert await on(17) == ["overdue:team@telegram:-100200"]
     assert await on(18) == []
-    rows = {r.dedupe_key.split(":2026-12-10:")[1]: r for r in await outbox_rows(crm, "installment:")}
-    assert text(rows["before@telegram:111"]) == "💳 Omar pays $1,000.00 on Thu 10 Dec (INV-2026-0001)."
+    rows = {
+        r.dedupe_key.split(":2026-12-10:")[1]: r for r in await outbox_rows(crm, "installment:")
+    }
+    assert (
+        text(rows["before@telegram:111"]) == "💳 Omar pays $1,000.00 on Thu 10 Dec (INV-2026-0001)."
+    )
     assert text(rows["overdue:manager@telegram:900"]) == (
         "⚠️ Rana's client Omar is 3 days late with $1,000.00 (INV-2026-0001)."
     )
-    assert buttons(rows["due@telegram:111"]) == [f"go:pay:contract={inst.contract_id},invoice={inst.id}"]
+    assert buttons(rows["due@telegram:111"]) == [
+        f"go:pay:contract={inst.contract_id},invoice={inst.id}"
+    ]

@@ -1,4 +1,5 @@
 """The schedule: jobs missed while down run at start-up; `jobs` lists them, `jobs run` runs one."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,9 @@ async def test_jobs_never_run_are_due_at_start_and_recent_ones_wait_for_their_sc
     scheduler = await build_scheduler(crm)
     scheduler.start(paused=True)
     try:
-        assert {job.id: job.next_run_time for job in scheduler.get_jobs()} == {name: clock.now() for name in JOBS}
+        assert {job.id: job.next_run_time for job in scheduler.get_jobs()} == {
+            name: clock.now() for name in JOBS
+        }
         job = scheduler.get_job("reminders")
         assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 60)
     finally:

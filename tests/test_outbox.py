@@ -1,4 +1,5 @@
 """The outbox and its sender: enqueue once, deliver once, pace, retry, give up, survive crashes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,14 @@ def tick(clock, vt: VirtualTime, seconds: float) -> None:
 
 
 def sender_for(crm, channel, vt, **kw) -> OutboxSender:
-    return OutboxSender(crm, {"telegram": channel}, kw.pop("worker_id", "w1"),
-                        monotonic=vt.monotonic, sleep=vt.sleep, **kw)
+    return OutboxSender(
+        crm,
+        {"telegram": channel},
+        kw.pop("worker_id", "w1"),
+        monotonic=vt.monotonic,
+        sleep=vt.sleep,
+        **kw,
+    )
 
 
 def test_payload_round_trips_spans_buttons_and_files(tmp_path):
@@ -49,8 +56,12 @@ def test_payload_round_trips_spans_buttons_and_files(tmp_path):
 
 async def test_same_dedupe_key_is_queued_once(crm):
     async with crm.uow() as uow:
-        first = await enqueue(uow, "reminder:task:42:2026-12-05T06:00Z", ["telegram:1"], HELLO, kind="reminder")
-        again = await enqueue(uow, "reminder:task:42:2026-12-05T06:00Z", ["telegram:1"], HELLO, kind="reminder")
+        first = await enqueue(
+            uow, "reminder:task:42:2026-12-05T06:00Z", ["telegram:1"], HELLO, kind="reminder"
+        )
+        again = await enqueue(
+            uow, "reminder:task:42:2026-12-05T06:00Z", ["telegram:1"], HELLO, kind="reminder"
+        )
         await uow.commit()
     assert (first, again) == (1, 0)
     rows = await outbox_rows(crm, "reminder:")
@@ -76,7 +87,14 @@ async def test_not_before_holds_a_row_back(crm, clock):
     vt = VirtualTime()
     channel = FakeChannel(vt=vt)
     async with crm.uow() as uow:
-        await enqueue(uow, "later", ["telegram:1"], HELLO, kind="test", not_before=clock.now() + timedelta(hours=1))
+        await enqueue(
+            uow,
+            "later",
+            ["telegram:1"],
+            HELLO,
+            kind="test",
+            not_before=clock.now() + timedelta(hours=1),
+        )
         await uow.commit()
     sender = sender_for(crm, channel, vt)
     assert await sender.run_once() == 0
@@ -93,7 +111,11 @@ async def test_retry_later_requeues_after_retry_after(crm, clock):
     sender = sender_for(crm, channel, vt)
     await sender.run_once()
     (row,) = await outbox_rows(crm)
-    assert (row.status, row.attempts, row.not_before) == ("pending", 1, clock.now() + timedelta(seconds=7))
+    assert (row.status, row.attempts, row.not_before) == (
+        "pending",
+        1,
+        clock.now() + timedelta(seconds=7),
+    )
     assert "429" in row.last_error
     clock.advance(seconds=6)
     assert await sender.run_once() == 0 and channel.sent == []
@@ -161,7 +183,14 @@ async def test_a_lost_lease_is_not_marked_by_the_old_worker(crm, clock):
         await uow.commit()
     clock.advance(seconds=1)
     async with crm.uow() as uow:
-        assert len(await uow.outbox.claim("new", now=clock.now(), lease_until=clock.now() + timedelta(minutes=1), limit=5)) == 1
+        assert (
+            len(
+                await uow.outbox.claim(
+                    "new", now=clock.now(), lease_until=clock.now() + timedelta(minutes=1), limit=5
+                )
+            )
+            == 1
+        )
         assert not await uow.outbox.mark_sent(row.id, "old", now=clock.now(), message_ref="x")
         assert await uow.outbox.mark_sent(row.id, "new", now=clock.now(), message_ref="y")
         await uow.commit()
@@ -204,7 +233,10 @@ async def test_rows_for_a_platform_without_a_channel_wait_for_one(crm):
     channel = FakeChannel(vt=vt)
     await queue(crm, 2, chat=lambda i: ["telegram:1", "slack:C1"][i])
     await sender_for(crm, channel, vt).run_once()
-    assert {r.address: r.status for r in await outbox_rows(crm)} == {"telegram:1": "sent", "slack:C1": "pending"}
+    assert {r.address: r.status for r in await outbox_rows(crm)} == {
+        "telegram:1": "sent",
+        "slack:C1": "pending",
+    }
 
 
 async def test_two_senders_on_one_database_deliver_each_row_once(crm, settings):
@@ -217,6 +249,7 @@ async def test_two_senders_on_one_database_deliver_each_row_once(crm, settings):
         for n, app in enumerate((crm, other))
     ]
     try:
+
         async def drain(sender):
             handled = 0
             while (n := await sender.run_once()) > 0:

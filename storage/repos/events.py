@@ -1,4 +1,5 @@
 """Inbound platform events already handled (dedupe of Telegram update_id, Slack event_id)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

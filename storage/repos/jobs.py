@@ -1,4 +1,5 @@
 """Bookkeeping of the jobs layer: last run of each periodic job, and intake API answers."""
+
 from __future__ import annotations
 
 from datetime import datetime

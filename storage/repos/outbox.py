@@ -5,6 +5,7 @@ without waiting on each other; SQLite ignores it and serialises claimers with BE
 Either way a claimed row carries `claimed_by` + `claimed_until` (a lease): a sender that dies
 mid-burst leaves rows that another sender re-claims once the lease has run out.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -45,8 +46,10 @@ class OutboxRepository(Repository[OutboxMessage]):
             created_at=now,
         )
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        stmt = insert(OutboxMessage).values(**values).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]
+        stmt = (
+            insert(OutboxMessage)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
         )
         result = await self.session.execute(stmt)
         return result.rowcount == 1
@@ -80,24 +83,39 @@ class OutboxRepository(Repository[OutboxMessage]):
             row.claimed_until = lease_until
         return rows
 
-    async def mark_sent(self, id_: int, worker_id: str, *, now: datetime, message_ref: str | None) -> bool:
+    async def mark_sent(
+        self, id_: int, worker_id: str, *, now: datetime, message_ref: str | None
+    ) -> bool:
         """Record a delivery; False if the lease was lost to another sender meanwhile."""
         return await self._update_claimed(
-            id_, worker_id,
-            status=OutboxStatus.SENT.value, sent_at=now, message_ref=message_ref,
-            attempts=OutboxMessage.attempts + 1, claimed_until=None,
+            id_,
+            worker_id,
+            status=OutboxStatus.SENT.value,
+            sent_at=now,
+            message_ref=message_ref,
+            attempts=OutboxMessage.attempts + 1,
+            claimed_until=None,
         )
 
     async def mark_dead(self, id_: int, worker_id: str, *, error: str) -> bool:
         """Give up on a row (unreachable address, or retried too often)."""
         return await self._update_claimed(
-            id_, worker_id,
-            status=OutboxStatus.DEAD.value, last_error=error[:MAX_ERROR],
-            attempts=OutboxMessage.attempts + 1, claimed_until=None,
+            id_,
+            worker_id,
+            status=OutboxStatus.DEAD.value,
+            last_error=error[:MAX_ERROR],
+            attempts=OutboxMessage.attempts + 1,
+            claimed_until=None,
         )
 
     async def retry_at(
-        self, id_: int, worker_id: str, *, not_before: datetime, error: str | None, count_attempt: bool = True
+        self,
+        id_: int,
+        worker_id: str,
+        *,
+        not_before: datetime,
+        error: str | None,
+        count_attempt: bool = True,
     ) -> bool:
         """Release a claimed row to be tried again at `not_before`."""
         values: dict = dict(not_before=not_before, claimed_by=None, claimed_until=None)

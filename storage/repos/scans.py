@@ -2,6 +2,7 @@
 
 Owner scopes are `None` (everyone) or a collection of user ids, like `visible_owner_ids`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -97,7 +98,10 @@ class ScanRepository:
         open task and untouched since `untasked_before`."""
         open_task = exists().where(Task.deal_id == Deal.id, Task.status == TaskStatus.OPEN.value)
         stale = or_(
-            *(and_(Deal.stage == stage, Deal.last_touched_at < cut) for stage, cut in stale_before.items())
+            *(
+                and_(Deal.stage == stage, Deal.last_touched_at < cut)
+                for stage, cut in stale_before.items()
+            )
         )
         stmt = (
             select(Deal, Contact.name, open_task)
@@ -142,12 +146,17 @@ class ScanRepository:
         """(stage, currency, deal count, total value) of open deals."""
         stmt = (
             select(Deal.stage, Deal.currency, func.count(Deal.id), func.sum(Deal.value_minor))
-            .where(Deal.stage.notin_([Stage.WON.value, Stage.LOST.value]), _owned(Deal.owner_id, owners))
+            .where(
+                Deal.stage.notin_([Stage.WON.value, Stage.LOST.value]),
+                _owned(Deal.owner_id, owners),
+            )
             .group_by(Deal.stage, Deal.currency)
         )
         return [(s, c, n, int(v or 0)) for s, c, n, v in (await self.session.execute(stmt)).all()]
 
-    async def new_deals_by_source(self, start: datetime, end: datetime, owners: Owners) -> list[tuple[str | None, int]]:
+    async def new_deals_by_source(
+        self, start: datetime, end: datetime, owners: Owners
+    ) -> list[tuple[str | None, int]]:
         stmt = (
             select(Deal.source, func.count(Deal.id))
             .where(Deal.created_at >= start, Deal.created_at < end, _owned(Deal.owner_id, owners))
@@ -156,7 +165,9 @@ class ScanRepository:
         )
         return [(s, n) for s, n in (await self.session.execute(stmt)).all()]
 
-    async def closed_between(self, start: datetime, end: datetime, owners: Owners) -> list[tuple[str, str, int, int]]:
+    async def closed_between(
+        self, start: datetime, end: datetime, owners: Owners
+    ) -> list[tuple[str, str, int, int]]:
         """(stage won/lost, currency, count, value) of deals closed in [start, end)."""
         stmt = (
             select(Deal.stage, Deal.currency, func.count(Deal.id), func.sum(Deal.value_minor))
@@ -175,14 +186,20 @@ class ScanRepository:
         stmt = (
             select(User.display_name, func.count(Task.id))
             .join(User, User.id == Task.owner_id)
-            .where(Task.status == TaskStatus.OPEN.value, _effective_due() < now, _owned(Task.owner_id, owners))
+            .where(
+                Task.status == TaskStatus.OPEN.value,
+                _effective_due() < now,
+                _owned(Task.owner_id, owners),
+            )
             .group_by(User.id, User.display_name)
             .order_by(func.count(Task.id).desc(), User.display_name)
         )
         return [(name, n) for name, n in (await self.session.execute(stmt)).all()]
 
     async def summary_channels(self) -> list[TeamChannel]:
-        stmt = select(TeamChannel).where(TeamChannel.alert_summary.is_(True)).order_by(TeamChannel.id)
+        stmt = (
+            select(TeamChannel).where(TeamChannel.alert_summary.is_(True)).order_by(TeamChannel.id)
+        )
         return list((await self.session.execute(stmt)).scalars())
 
     async def channels_for_owner(self, owner: User) -> list[TeamChannel]:
@@ -200,10 +217,13 @@ class ScanRepository:
         """Owner ids a team channel reports on: None (everyone) or the manager and their team."""
         if channel.manager_id is None:
             return None
-        team = await self.session.execute(select(User.id).where(User.manager_id == channel.manager_id))
+        team = await self.session.execute(
+            select(User.id).where(User.manager_id == channel.manager_id)
+        )
         return [channel.manager_id, *team.scalars()]
 
     async def active_users(self, roles: Collection[str]) -> list[User]:
-        stmt = select(User).where(User.active.is_(True), User.role.in_(list(roles))).order_by(User.id)
+        stmt = (
+            select(User).where(User.active.is_(True), User.role.in_(list(roles))).order_by(User.id)
+        )
         return list((await self.session.execute(stmt)).scalars())
-
