@@ -23,12 +23,20 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from telegram import BotCommand, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from telegram import (
+    BotCommand,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
     ChatMigrated,
     Forbidden,
+    InvalidToken,
     NetworkError,
     RetryAfter,
     TelegramError,
@@ -249,7 +257,15 @@ class TelegramChannel:
             return None
 
     async def start(self) -> None:
-        await self.app.initialize()
+        try:
+            await self.app.initialize()
+        except InvalidToken:
+            await self.app.bot.shutdown()  # close its HTTP clients
+            # `from None`: PTB's own message quotes the token, which must not reach the logs.
+            raise SettingsError(
+                "Telegram refused TELEGRAM_BOT_TOKEN: copy it again from @BotFather "
+                "(it looks like 7412345678:AAF...)."
+            ) from None
         await self._register_commands()
         await self.app.start()
         url = self.settings.telegram_webhook_url
@@ -434,14 +450,17 @@ class TelegramChannel:
         )
 
     async def _edit_text(self, chat: str, message_id: int, reply: Reply) -> None:
+        """Replace a message's text and inline buttons with (the first piece of) `reply`."""
         first = messages_for(reply)[0]
+        # Only inline keyboards can be edited onto a message.
+        markup = first.markup if isinstance(first.markup, InlineKeyboardMarkup) else None
         try:
             await self.app.bot.edit_message_text(
                 first.text, chat_id=chat, message_id=message_id, parse_mode=ParseMode.HTML,
-                reply_markup=first.markup if first.markup is not None and not isinstance(first.markup, ReplyKeyboardMarkup) else None,
+                reply_markup=markup,
             )
         except BadRequest as err:
-            if "not modified" not in str(err).lower():
+            if "not modified" not in str(err).lower():  # pressing "Done" twice is fine
                 raise
 
     # --- notifications (the outbox sender) -----------------------------------------------------
@@ -449,19 +468,30 @@ class TelegramChannel:
     async def send(self, address: Address, reply: Reply) -> str:
         """Deliver one notification; returns the id of its last message (for later edits)."""
         chat_id = address.chat_id
-        last = None
-        for outgoing in messages_for(reply):
-            last = await self._once(chat_id, lambda chat, o=outgoing: self._send_one(chat, o))
-        if last is None:
+        pieces = messages_for(reply)
+        if not pieces:
             return ""
+        first, *rest = pieces
+        last = await self._once(chat_id, lambda chat: self._send_one(chat, first))
+        # Once the first piece is out, the rest wait out 429s here: a retry of the whole row
+        # would repeat the first piece.
+        for outgoing in rest:
+            last = await self._paced(chat_id, lambda chat, o=outgoing: self._send_one(chat, o))
         self._remember(chat_id, reply, last.message_id)
         return str(last.message_id)
 
     async def edit(self, address: Address, message_ref: str, reply: Reply) -> None:
-        """Replace an earlier notification's text and buttons (e.g. a task marked done)."""
-        await self._once(
-            address.chat_id, lambda chat: self._edit_text(chat, int(message_ref), reply)
-        )
+        """Replace an earlier notification's text and buttons (e.g. a task marked done); a
+        message that cannot be edited any more (deleted, a photo) gets a new one instead."""
+        try:
+            await self._once(
+                address.chat_id, lambda chat: self._edit_text(chat, int(message_ref), reply)
+            )
+        except RetryLater as err:
+            if not isinstance(err.__cause__, BadRequest):
+                raise
+            log.info("Telegram: cannot edit %s (%s); sending anew", message_ref, err.__cause__)
+            await self.send(address, reply)
 
     async def _once(self, chat_id: str, call: Callable[[str], Awaitable[T]]) -> T:
         """One attempt (plus following a migration), mapped to `Unreachable` / `RetryLater`."""

@@ -283,3 +283,17 @@ async def test_a_document_name_cannot_escape_the_inbox(tg, api, rana, data_dir):
     [saved] = list((data_dir / "inbox").iterdir())
     assert saved.parent == data_dir / "inbox" and saved.name.endswith("quote_v2_.pdf")
     assert saved.read_bytes() == b"%PDF quote"
+
+
+async def test_a_notification_that_cannot_be_edited_is_sent_anew(tg, api):
+    api.fail("editMessageText", 400, "Bad Request: message to edit not found")
+    await tg.channel.edit(Address("telegram", "123"), "4242", Reply.say("✅ Done: Call Layla"))
+    assert texts(api.sent_to(123)) == ["✅ Done: Call Layla"]
+
+
+async def test_a_wrong_token_is_a_clear_error(crm, api):
+    settings = bot_settings(crm.settings, api, telegram_bot_token=SecretStr("999:WRONG"))
+    channel = TelegramChannel(settings, Router(crm))
+    with pytest.raises(SettingsError, match="refused TELEGRAM_BOT_TOKEN") as err:
+        await channel.start()
+    assert "WRONG" not in str(err.value) and err.value.__cause__ is None
