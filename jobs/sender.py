@@ -47,6 +47,7 @@ PLATFORM_LIMITS: dict[str, Limits] = {
     "telegram": Limits(overall_per_s=30, chat_interval=1.0, group_interval=3.0),  # 20/min
     "slack": Limits(overall_per_s=20, chat_interval=1.0, group_interval=1.0),
 }
+REMEMBERED_CHATS = 10_000
 UNLIMITED = Limits(overall_per_s=1000, chat_interval=0.0, group_interval=0.0)
 
 Monotonic = Callable[[], float]
@@ -86,6 +87,9 @@ class Pacer:
             self._limits.group_interval if is_group_chat(address) else self._limits.chat_interval
         )
         self._next_chat[address.chat_id] = start + SAFETY * interval
+        if len(self._next_chat) > REMEMBERED_CHATS:  # forget chats whose slot is long past
+            now = self._clock()
+            self._next_chat = {c: t for c, t in self._next_chat.items() if t > now}
         return start
 
     def pause(self, address: Address, seconds: float) -> None:
@@ -163,7 +167,9 @@ class OutboxSender:
                 await self._defer(row, wait)  # the chat is busy: give the slot to other chats
                 continue
             deliveries.append(self._deliver(row, address, pacer.reserve(address)))
-        await asyncio.gather(*deliveries)
+        for failure in await asyncio.gather(*deliveries, return_exceptions=True):
+            if failure is not None:  # e.g. the database went away while marking: the lease
+                log.error("outbox sender %s: %r", self.worker_id, failure)  # brings it back
         return len(rows)
 
     async def _claim(self) -> list[OutboxMessage]:
