@@ -103,7 +103,7 @@ class SlackChannel:
         self._sleep = sleep
         self._monotonic = monotonic
         self._due: dict[str, float] = {}  # channel -> theoretical time of its next post (GCRA)
-        self._tz: dict[str, str | None] = {}
+        self._profiles: dict[str, dict] = {}  # user -> users.info "user" object
         self._dms: dict[str, str] = {}
         self._asking = _Recent()  # channel -> ts of the question waiting for an answer
         self._by_key = _Recent()  # (channel, edit_key) -> ts
@@ -228,7 +228,9 @@ class SlackChannel:
         user = body["user"]["id"]
         # The DM is the chat: fields the modal did not show (a duplicate check) are asked there.
         dm = await self.dm_channel(user)
-        inbound = Inbound(platform="slack", chat_id=dm, user_id=user, timezone=self._tz.get(user))
+        profile = self._profiles.get(user, {})  # cached when the form opened; no call before the ack
+        inbound = Inbound(platform="slack", chat_id=dm, user_id=user, timezone=profile.get("tz"),
+                          display_name=_name_of(profile))
         try:
             result = await self.router.submit_form(inbound, flow, submitted_values(view), view.get("private_metadata", ""))
         except Exception:  # keep the modal and what was typed; say so under the first field
@@ -255,7 +257,9 @@ class SlackChannel:
     # --- work after the ack ---------------------------------------------------------------
 
     async def _inbound(self, user: str, chat_id: str, **kw) -> Inbound:
-        return Inbound(platform="slack", chat_id=chat_id, user_id=user, timezone=await self.user_timezone(user), **kw)
+        profile = await self.profile(user)
+        return Inbound(platform="slack", chat_id=chat_id, user_id=user, timezone=profile.get("tz"),
+                       display_name=_name_of(profile), **kw)
 
     async def _converse(self, event: dict, event_id: str | None) -> None:
         user, channel = event["user"], event["channel"]
@@ -304,7 +308,8 @@ class SlackChannel:
             spec = await self.router.form_spec(inbound, flow, args)
         except Exception:  # the person is waiting for a form: never leave them with nothing
             log.exception("form_spec(%s) failed", flow)
-            spec = [Reply.say("Sorry, I couldn't open that form. Try it here step by step: /", flow)]
+            spec = [Reply.say("Sorry, I couldn't open that form. Send me /", flow,
+                              " in a direct message to do it step by step.")]
         if isinstance(spec, list):  # refused (unknown user, not allowed): say why
             await self._answer_privately(user, spec, respond)
             return
@@ -454,15 +459,21 @@ class SlackChannel:
             self._dms[user] = response["channel"]["id"]
         return self._dms[user]
 
-    async def user_timezone(self, user: str) -> str | None:
-        """The time zone of `user`'s Slack profile (cached; None when Slack will not say)."""
-        if user not in self._tz:
+    async def profile(self, user: str) -> dict:
+        """`user`'s Slack profile (users.info: name, time zone), cached; empty when Slack will
+        not say, so a message is never lost for want of a time zone."""
+        if user not in self._profiles:
             try:
                 response = await self._call(self.client.users_info, user, user=user)
             except (RetryLater, Unreachable):
-                return None
-            self._tz[user] = response["user"].get("tz")
-        return self._tz[user]
+                return {}
+            self._profiles[user] = response["user"]
+        return self._profiles[user]
+
+
+def _name_of(profile: dict) -> str | None:
+    names = profile.get("profile") or {}
+    return names.get("display_name") or profile.get("real_name") or names.get("real_name") or None
 
 
 def verbs() -> list[tuple[str, str]]:

@@ -180,6 +180,7 @@ async def test_inbound_carries_the_slack_profile_time_zone_and_event_id(settings
     first, second = router.inbound
     assert (first.platform, first.chat_id, first.user_id) == ("slack", "D1", "U1")
     assert (first.text, first.event_key, first.timezone) == ("hi <b> jo@acme.co", "Ev1", "Asia/Dubai")
+    assert first.display_name == "User U1"
     assert second.timezone == "Asia/Dubai"
     assert len(slack_api.called("users.info")) == 1  # cached
 
@@ -195,3 +196,24 @@ async def test_edits_and_bot_messages_are_not_treated_as_answers(settings, slack
     for event in (edited, from_bot, in_channel):
         await harness.dispatch(sr.event_body(event))
     assert router.inbound == []
+
+
+async def test_a_stranger_joins_with_an_invite_code_and_keeps_their_slack_time_zone(slack, make_user, crm):
+    from handlers.invites import create_invite
+    from storage.models import Identity, User
+
+    mona = await make_user("Mona", role="manager", identity=("slack", "U2"))
+    invite = await create_invite(crm, mona, "rep")
+    slack.api.user_tz["U7"] = "Asia/Dubai"
+
+    ack = slack.ack_json(await slack.command("U7", f"join {invite.code}", channel="C55"))
+    assert ack["text"] == "I'll answer in our direct messages."
+    assert "Welcome to ChatCRM" in slack.texts("D7")[-1]
+    async with crm.reader() as uow:
+        identity = (await uow.session.execute(select(Identity).where(Identity.platform_user_id == "U7"))).scalar_one()
+        user = await uow.session.get(User, identity.user_id)
+    assert (user.display_name, user.timezone, user.manager_id) == ("User U7", "Asia/Dubai", mona.user_id)
+    assert identity.dm_address == "slack:D7"
+
+    await slack.command("U7", "tasks", channel="D7")
+    assert "No open follow-ups" in slack.texts("D7")[-1]
