@@ -20,6 +20,7 @@ from jobs.notify import local_at, next_allowed_time, user_zone, work_days
 from jobs.outbox import enqueue, enqueue_dm, utc_key
 from storage.enums import PIPELINE, Role
 from storage.models import TeamChannel, User
+from storage.repos.jobs import JobRunRepository
 from storage.repos.scans import DealRow, ScanRepository
 from storage.uow import UnitOfWork
 
@@ -34,6 +35,7 @@ class JobConfig:
     untasked_grace: timedelta = timedelta(days=1)  # a deal with no follow-up gets a day first
     escalate_after_days: int = 3  # beyond the stage threshold, the manager hears of it
     reminder_lookback: timedelta = timedelta(days=1)  # reminders missed while down still go
+    rescan_overlap: timedelta = timedelta(minutes=5)  # re-read before the last run: no gaps
     local_window: timedelta = timedelta(hours=3)  # a morning plan/summary is late, not skipped
     installment_notice_days: int = 3
     overdue_manager_days: int = 3
@@ -67,9 +69,11 @@ async def _users_by_id(uow: UnitOfWork, ids) -> dict[int, User]:
 async def followup_reminders(crm: CRM, now: datetime) -> int:
     """Each open task whose (snoozed) due time has come: a reminder to its owner's DMs."""
     async with crm.uow(action="job_reminders") as uow:
-        due = await ScanRepository(uow.session).tasks_due_between(
-            now - CONFIG.reminder_lookback, now
-        )
+        since = now - CONFIG.reminder_lookback
+        last_run = await JobRunRepository(uow.session).last_run("reminders")
+        if last_run is not None:  # only what came due since (dedupe keys cover the overlap)
+            since = max(since, last_run - CONFIG.rescan_overlap)
+        due = await ScanRepository(uow.session).tasks_due_between(since, now)
         owners = await _users_by_id(uow, (d.task.owner_id for d in due))
         added = 0
         for item in due:

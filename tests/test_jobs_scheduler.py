@@ -6,6 +6,7 @@ import argparse
 from datetime import timedelta
 
 from jobs import cli
+from jobs.payload import reply_from_json
 from jobs.scheduler import JOBS, build_scheduler, last_runs, run_job
 from tests.jobs_support import add_task, outbox_rows
 
@@ -60,3 +61,15 @@ async def test_cli_lists_jobs_and_runs_one(crm, clock, make_user, capsys):
     assert set(rows) == set(JOBS)
     assert rows["reminders"].split()[1:5] == ["2026-12-04", "09:00", "2026-12-04", "09:01"]
     assert rows["summary"].split()[1:4] == ["never", "2026-12-04", "09:00"]  # never ran: due now
+
+
+async def test_reminder_scan_reads_only_what_came_due_since_its_last_run(crm, clock, make_user):
+    rana = await make_user("Rana", identity=("telegram", "111"))
+    await run_job(crm, "reminders")
+    clock.advance(hours=1)
+    # Created after the last run but due before it (minus the overlap): not this scan's business.
+    await add_task(crm, rana, clock.now() - timedelta(minutes=70), title="Backdated")
+    await add_task(crm, rana, clock.now() - timedelta(minutes=30), title="Came due")
+    assert await run_job(crm, "reminders") == 1
+    (row,) = await outbox_rows(crm, "reminder:")
+    assert "Came due" in reply_from_json(row.payload).text.plain

@@ -18,6 +18,9 @@ class JobRunRepository:
         rows = await self.session.execute(select(JobRun.name, JobRun.last_run_at))
         return dict(rows.all())
 
+    async def last_run(self, name: str) -> datetime | None:
+        return await self.session.scalar(select(JobRun.last_run_at).where(JobRun.name == name))
+
     async def record(self, name: str, at: datetime) -> None:
         row = await self.session.get(JobRun, name, with_for_update=True)
         if row is None:
