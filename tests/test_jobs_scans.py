@@ -346,3 +346,13 @@ async def test_installment_reminders_before_on_the_day_and_escalation(crm, make_
     assert buttons(rows["due@telegram:111"]) == [
         f"go:pay:contract={inst.contract_id},invoice={inst.id}"
     ]
+
+
+async def test_non_urgent_reminders_wait_out_quiet_hours(crm, make_user):
+    rana = await make_user("Rana", tz="Asia/Dubai", identity=("telegram", "111"))
+    await set_user(crm, rana, quiet_start=time(13, 0), quiet_end=time(14, 30))
+    deal = await add_deal(crm, rana, contact="Omar")
+    await add_installment(crm, deal, date(2026, 12, 7))
+    await installment_reminders(crm, datetime(2026, 12, 4, 9, 15, tzinfo=UTC))  # 13:15 in Dubai
+    (row,) = await outbox_rows(crm, "installment:")
+    assert row.not_before == datetime(2026, 12, 4, 10, 30, tzinfo=UTC)  # 14:30 in Dubai
