@@ -128,7 +128,6 @@ def _overlaps(mine: AuditEntry, theirs: AuditEntry) -> bool:
 
 async def undo_last(crm: CRM, actor: Actor) -> UndoResult:
     """Reverse the actor's own last change if it is at most 10 minutes old."""
-    files_to_remove: list[str] = []
     async with crm.uow(actor, action="undo") as uow:
         user = await acting_user(uow, actor)
         rows = await uow.audit.latest_change(user.id)
@@ -161,9 +160,8 @@ async def undo_last(crm: CRM, actor: Actor) -> UndoResult:
         for contract_id in undo.contracts_to_refresh:
             await _refresh_and_check(uow, contract_id)
         await uow.audit.mark_undone(rows[0].change_id, uow.now)
-        files_to_remove = undo.files
         await uow.commit()
-    for path in files_to_remove:
+    for path in undo.files:  # only once the rows are gone for good
         await asyncio.to_thread(Path(path).unlink, missing_ok=True)
     parts = "; ".join(undo.parts) or "nothing left to change"
     return UndoResult(action, f"Undone ({_label(action)}): {parts}.")
