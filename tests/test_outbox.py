@@ -279,3 +279,28 @@ async def test_processed_events_report_a_repeat_once_recorded(crm, clock):
         await uow.commit()
     async with crm.reader() as uow:
         assert not await uow.processed.exists("telegram", "update:77")
+
+
+async def test_a_crash_between_send_and_mark_repeats_that_one_message_only(crm, clock, monkeypatch):
+    """The documented worst case: the platform took the message, the mark never landed."""
+    from storage.repos.outbox import OutboxRepository
+
+    vt = VirtualTime()
+    channel = FakeChannel(vt=vt)
+    await queue(crm, 3)
+    real_mark = OutboxRepository.mark_sent
+    crashed_once = []
+
+    async def mark_or_crash(self, id_, worker_id, **kw):
+        if not crashed_once:
+            crashed_once.append(id_)
+            raise ConnectionError("database went away")
+        return await real_mark(self, id_, worker_id, **kw)
+
+    monkeypatch.setattr(OutboxRepository, "mark_sent", mark_or_crash)
+    assert await sender_for(crm, channel, vt, worker_id="first").run_once() == 3
+    tick(clock, vt, 121)  # the unmarked row's lease runs out
+    assert await sender_for(crm, channel, vt, worker_id="second").run_once() == 1
+    addresses = [a for a, _, _ in channel.sent]
+    assert len(addresses) == 4 and len(set(addresses)) == 3  # one message repeated, none lost
+    assert {r.status for r in await outbox_rows(crm)} == {"sent"}
