@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, select, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import ProcessedEvent
@@ -31,12 +31,6 @@ class ProcessedEventRepository(Repository[ProcessedEvent]):
         )
         result = await self.session.execute(stmt)
         return result.rowcount == 0
-
-    async def exists(self, platform: str, key: str) -> bool:
-        stmt = select(ProcessedEvent.id).where(
-            ProcessedEvent.platform == platform, ProcessedEvent.event_key == str(key)
-        )
-        return (await self.session.execute(stmt)).first() is not None
 
     async def exists(self, platform: str, key: str) -> bool:
         """Whether the event `key` of `platform` was recorded (a read; no lock taken)."""
