@@ -26,6 +26,7 @@ async def api():
 async def tg(crm, api):
     async with running_bot(crm, api, chat_id=CHAT) as driver:
         yield driver
+    assert api.pushed and api.unanswered() == []  # every button press got its answer
 
 
 @pytest.fixture
@@ -82,6 +83,17 @@ async def test_newlead_with_typed_answers_buttons_and_a_shared_contact(tg, api, 
     assert (deal.value_minor, deal.currency, deal.stage) == (500_000, "USD", "new")
     [task] = await rows(crm, Task, Task.deal_id == deal.id)
     assert task.due_at == datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
+
+
+async def test_back_and_cancel_keep_nothing(tg, api, crm, rana):
+    await tg.say("/newlead")
+    await tg.say("Layla Nasser")
+    calls = await tg.say("back")
+    assert "What's the person's name?" in said(calls)
+    calls = await tg.say("cancel")
+    assert "Cancelled. Nothing was saved from /newlead." in said(calls)
+    assert [c.method for c in calls][-1] == "editMessageReplyMarkup"  # the question's buttons go
+    assert await rows(crm, Contact) == []
 
 
 async def test_a_contact_shared_outside_a_flow_starts_a_lead_with_name_and_phone(tg, crm, rana):

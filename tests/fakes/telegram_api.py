@@ -116,7 +116,8 @@ class FakeTelegramAPI:
         self.messages: dict[str, dict[int, dict]] = defaultdict(dict)  # chat -> id -> message
         self.floods = 0
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
-        self._updates: list[dict] = []
+        self._updates: list[dict] = []  # waiting for getUpdates
+        self.pushed: list[dict] = []  # every update ever pushed
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._failures: list[_Failure] = []
@@ -168,6 +169,7 @@ class FakeTelegramAPI:
         """Queue an update for the next getUpdates; gives it an `update_id` if it has none."""
         update.setdefault("update_id", next(self._update_ids))
         self._updates.append(update)
+        self.pushed.append(update)
         asyncio.get_running_loop().create_task(self._notify())
         return update
 
@@ -227,6 +229,12 @@ class FakeTelegramAPI:
     def texts_to(self, chat_id: int | str) -> list[str]:
         """The text (or caption) of every message delivered to `chat_id`."""
         return [c.params.get("text") or c.params.get("caption") or "" for c in self.sent_to(chat_id)]
+
+    def unanswered(self) -> list[str]:
+        """Ids of pushed callback queries the bot never answered (should be empty)."""
+        pushed = [u["callback_query"]["id"] for u in self.pushed if "callback_query" in u]
+        answered = {c.params.get("callback_query_id") for c in self.calls_to("answerCallbackQuery")}
+        return [query_id for query_id in pushed if query_id not in answered]
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 15.0) -> Any:
         """Wait until `condition()` is truthy (re-checked after every call); returns its value.
