@@ -105,7 +105,7 @@ async def next_field(state: FormState, turn: "Turn") -> Field | None:
 async def advance(state: FormState, turn: "Turn", notes: list[Rich] | None = None, answered: str | None = None) -> Step:
     """Ask the next question, the confirmation, or hand over to submit."""
     fld = await next_field(state, turn)
-    head = Rich.lines(notes) + ("\n\n" if notes else "")
+    head = Rich.lines(notes or []) + ("\n\n" if notes else "")
     if fld is not None:
         state.field = fld.name
         return Step(state, [await ask(state, turn, fld, head, answered=answered)])

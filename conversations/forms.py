@@ -135,6 +135,7 @@ class Flow:
     prefill: PrefillFn | None = None
     confirm: SummaryFn | None = None
     order: int = 100
+    listed: bool = True  # shown in /help and command menus (False: started from buttons)
 
     def __post_init__(self) -> None:
         if len(self.title) > 24:

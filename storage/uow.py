@@ -87,8 +87,10 @@ class UnitOfWork:
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
+        # close() rolls back whatever was not committed without expiring loaded rows, so
+        # results read in a unit of work stay usable after it ends.
         try:
-            if not self._committed:
+            if exc_type is not None and not self._committed:
                 await self.session.rollback()
         finally:
             await self.session.close()
@@ -101,9 +103,9 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.flush()
-        if self.pending_events:
-            for hook in self._hooks:
-                await hook(self, tuple(self.pending_events))
+        # Hooks always run: some react to events (alerts), some to context (conversation state).
+        for hook in self._hooks:
+            await hook(self, tuple(self.pending_events))
         await self.session.commit()
         self._committed = True
 

@@ -239,6 +239,8 @@ async def import_command(turn: Turn, args: str) -> list[Reply]:
         return [Reply.say(str(err))]
     if not preview.new:
         return [Reply(text=render_preview(preview) + "\nNothing new to import.")]
+    for stale in [t for t, p in PENDING.items() if p.user_id == turn.actor.user_id]:
+        del PENDING[stale]  # one waiting preview per user: the newest file wins
     token = secrets.token_urlsafe(IMPORT_TOKEN_BYTES)
     PENDING[token] = PendingImport(attachment.path, turn.actor.user_id)
     buttons = (

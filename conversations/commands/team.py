@@ -21,6 +21,7 @@ from handlers.contacts import contact_label, search_contacts
 from handlers.errors import InvalidInput
 from handlers.invites import create_invite, create_link_code, join, link_identity, platform_name
 from handlers.team import (
+    MAX_ID,
     MemberView,
     change_role,
     deactivate,
@@ -149,9 +150,10 @@ async def team_command(turn: Turn, args: str) -> list[Reply]:
 
 def _ids(args: list[str], count: int) -> list[int] | None:
     """The first `count` args as ids, or None when a (forged or stale) value is malformed."""
-    if len(args) < count or not all(a.isascii() and a.isdigit() and len(a) <= 12 for a in args[:count]):
+    if len(args) < count or not all(a.isascii() and a.isdigit() and len(a) <= 10 for a in args[:count]):
         return None
-    return [int(a) for a in args[:count]]
+    ids = [int(a) for a in args[:count]]
+    return ids if all(i <= MAX_ID for i in ids) else None
 
 
 @action("team")
@@ -380,10 +382,10 @@ async def _history_reply(turn: Turn, entity: str, entity_id: int) -> Reply:
 def _history_target(args: str) -> tuple[str, int] | None:
     """("deal", 12) from "deal 12" / "deal #12"; ("contact", 7) from "#7"; None for a name."""
     words = args.lower().replace("#", " ").split()
-    if len(words) == 1 and words[0].isascii() and words[0].isdigit():
-        return "contact", int(words[0])
-    if len(words) == 2 and words[0] in HISTORY_ENTITIES and words[1].isascii() and words[1].isdigit():
-        return words[0], int(words[1])
+    if len(words) == 1 and (ids := _ids(words, 1)):
+        return "contact", ids[0]
+    if len(words) == 2 and words[0] in HISTORY_ENTITIES and (ids := _ids(words[1:], 1)):
+        return words[0], ids[0]
     return None
 
 
@@ -406,7 +408,7 @@ async def history_command(turn: Turn, args: str) -> list[Reply]:
 @action("hist")
 async def history_action(turn: Turn, args: list[str]) -> list[Reply]:
     """`hist:<entity>:<id>`: the history of one record (visibility re-checked in history_of)."""
-    if len(args) != 2 or args[0] not in HISTORY_ENTITIES or not (args[1].isascii() and args[1].isdigit()):
+    if len(args) != 2 or args[0] not in HISTORY_ENTITIES or _ids(args[1:], 1) is None:
         return [Reply.say("That button is out of date. Try /history again.")]
     return [await _history_reply(turn, args[0], int(args[1]))]
 

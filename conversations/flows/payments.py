@@ -1,0 +1,88 @@
+"""/pay: record a payment against a contract (oldest open invoices first, or a chosen one)."""
+from __future__ import annotations
+
+from datetime import date
+
+from conversations import fields as F
+from conversations.cards import money
+from conversations.engine import ANSWER, summary_lines
+from conversations.forms import Flow, FormContext, register_flow
+from conversations.messages import Choice, Reply
+from conversations.rich import Rich, bold
+from handlers import contracts as uc
+
+OLDEST_FIRST = "oldest"
+METHODS = [("Bank transfer", "bank_transfer"), ("Cash", "cash"), ("Card", "card"),
+           ("Cheque", "cheque"), ("Other", "other")]
+
+
+async def _invoice_options(ctx: FormContext) -> list[Choice]:
+    view = await uc.contract_view(ctx.crm, ctx.actor, int(ctx.answers["contract"]))
+    ctx.data["currency"] = view.contract.currency
+    lang = ctx.turn.language
+    choices = [Choice("Oldest open first", f"{ANSWER}{OLDEST_FIRST}")]
+    for inv in view.installments:
+        if inv.outstanding_minor > 0 and inv.status != "void":
+            i = inv.installment
+            label = f"{i.invoice_number} · {i.due_date:%d %b} · {money(inv.outstanding_minor, view.contract.currency, lang)}"
+            choices.append(Choice(label[:60], f"{ANSWER}{i.id}"))
+    return choices[:13]
+
+
+async def _amount_prompt(ctx: FormContext) -> Rich:
+    view = await uc.contract_view(ctx.crm, ctx.actor, int(ctx.answers["contract"]))
+    ctx.data["currency"] = view.contract.currency
+    lang = ctx.turn.language
+    parts = [Rich.of("💵 Amount received? Outstanding: ", bold(money(view.balance_minor, view.contract.currency, lang)))]
+    if view.next_due is not None:
+        parts.append(Rich.of(" · next due ", money(view.next_due.outstanding_minor, view.contract.currency, lang)))
+    return Rich.of(*parts)
+
+
+def _terms(ctx: FormContext) -> dict:
+    a = ctx.answers
+    invoice = a.get("invoice")
+    return dict(
+        contract_id=int(a["contract"]),
+        amount_minor=a["amount"]["minor"],
+        currency=a["amount"]["currency"],
+        paid_on=date.fromisoformat(a["paid_on"]) if a.get("paid_on") else None,
+        method=a.get("method"),
+        reference=a.get("reference"),
+        installment_id=int(invoice) if invoice and invoice != OLDEST_FIRST else None,
+    )
+
+
+async def confirm(ctx: FormContext) -> Rich:
+    return Rich.lines([Rich.of("Record this payment?"), summary_lines(ctx, PAY)])
+
+
+async def submit(ctx: FormContext) -> list[Reply]:
+    result = await uc.record_payment(ctx.crm, ctx.actor, **_terms(ctx))
+    cur, lang = result.payment.currency, ctx.turn.language
+    lines = [Rich.of("✅ Payment of ", bold(money(result.payment.amount_minor, cur, lang)), " recorded on ",
+                     result.contract.contract.number, ".")]
+    for number, amount in result.allocations:
+        lines.append(Rich.of(f"• {number}: ", money(amount, cur, lang)))
+    lines.append(Rich.of("Remaining balance: ", bold(money(result.balance_minor, cur, lang))))
+    return [Reply(text=Rich.lines(lines))]
+
+
+PAY = register_flow(Flow(
+    name="pay",
+    help="Record a payment on a contract",
+    title="Record payment",
+    order=60,
+    submit=submit,
+    confirm=confirm,
+    fields=(
+        F.contract(),
+        F.choice("invoice", "Apply to", "Apply it to which invoice?", _invoice_options),
+        F.amount("amount", "Amount", _amount_prompt),
+        F.day("paid_on", "Paid on", "📅 Paid on which day? (skip for today)", optional=True,
+              allow_future=False, quick=("Today", "Yesterday")),
+        F.choice("method", "Method", "How was it paid?", METHODS, optional=True),
+        F.text("reference", "Reference", "Reference? (transfer id, cheque number; skip if none)",
+               optional=True, limit=120),
+    ),
+))
