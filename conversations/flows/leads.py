@@ -59,11 +59,21 @@ async def _duplicates(ctx: FormContext) -> list[dict]:
         phone=ctx.answers.get("phone"), email=ctx.answers.get("email"),
     )
     items = [
-        {"id": m.contact.id, "label": uc.contact_label(m.contact), "owner": m.owner_name, "reason": m.reason}
+        {"id": m.contact.id, "label": uc.contact_label(m.contact), "owner": m.owner_name,
+         "reason": m.reason, "mine": await _visible(ctx, m.contact.id)}
         for m in matches
     ]
     ctx.data["dupes"] = {"sig": _signature(ctx), "items": items}
     return items
+
+
+async def _visible(ctx: FormContext, contact_id: int) -> bool:
+    """Whether the rep may add a deal to this contact (someone else's lead is only named)."""
+    try:
+        await uc.get_contact(ctx.crm, ctx.actor, contact_id)
+    except DomainError:
+        return False
+    return True
 
 
 async def _has_duplicates(ctx: FormContext) -> bool:
@@ -86,7 +96,7 @@ async def _duplicate_prompt(ctx: FormContext) -> Rich:
 
 async def _duplicate_options(ctx: FormContext) -> list[Choice]:
     items = await _duplicates(ctx)
-    choices = [Choice(f"Use {i['label']}"[:60], f"{ANSWER}use:{i['id']}") for i in items[:3]]
+    choices = [Choice(f"Use {i['label']}"[:60], f"{ANSWER}use:{i['id']}") for i in items[:3] if i.get("mine")]
     return choices + [Choice("Create anyway", f"{ANSWER}new"), Choice("Cancel", NAV_CANCEL)]
 
 
