@@ -29,6 +29,7 @@ CHOICE_ACTION = "crm_choice_"  # a Choice button; its value is the Choice.value
 DAY_ACTION = "crm_day"  # the datepicker offered with a "day" question in a DM
 HOME_FORM_ACTION = "crm_home_form_"  # App Home quick action opening a flow's modal
 HOME_CMD_ACTION = "crm_home_cmd_"  # App Home quick action running a command in the DM
+HOME_ACT_ACTION = "crm_home_act_"  # App Home button on a line (a task's Done); value: the action
 FORM_CALLBACK = "crm_form:"  # modal callback_id prefix, followed by the flow name
 PICK_SUFFIX = "__pick"  # block_id of a picker's "recent records" select
 INPUT_ACTION = "value"  # action_id of every modal input
@@ -262,10 +263,11 @@ def help_message(commands: list[tuple[str, str]]) -> dict:
     return {"text": escape("Commands: " + ", ".join(n for n, _ in commands)), "blocks": _sections(body)}
 
 
-def home_view(sections: list[tuple[str, list[str]]], forms: list[tuple[str, str]],
+def home_view(sections: list[tuple[str, list]], forms: list[tuple[str, str]],
               commands: list[tuple[str, str]], note: str | None = None) -> dict:
-    """The App Home tab: quick-action buttons, then titled sections of mrkdwn lines (each line
-    already escaped by the caller)."""
+    """The App Home tab: quick-action buttons, then titled sections. A section's lines are
+    mrkdwn strings (already escaped by the caller) or `(line, Choice)` pairs, shown with the
+    choice as a button beside the line."""
     blocks: list[dict] = [{"type": "header", "text": plain_text("ChatCRM", 150)}]
     if note:
         blocks += _sections(note)
@@ -273,7 +275,19 @@ def home_view(sections: list[tuple[str, list[str]]], forms: list[tuple[str, str]
     buttons += [button(label, name, f"{HOME_CMD_ACTION}{name}") for name, label in commands]
     if buttons:
         blocks.append({"type": "actions", "elements": buttons[:ACTIONS_PER_BLOCK]})
+    acting = 0
     for title, lines in sections:
         blocks.append({"type": "divider"})
-        blocks += _sections(f"*{escape(title)}*\n" + ("\n".join(lines) if lines else "_Nothing here._"))
+        plain = [line for line in lines if isinstance(line, str)]
+        head = f"*{escape(title)}*"
+        if not lines:
+            head += "\n_Nothing here._"
+        elif plain:
+            head += "\n" + "\n".join(plain)
+        blocks += _sections(head)
+        for line, choice in (line for line in lines if not isinstance(line, str)):
+            section = _sections(line)[0]
+            section["accessory"] = button(choice.label, choice.value, f"{HOME_ACT_ACTION}{acting}")
+            blocks.append(section)
+            acting += 1
     return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}

@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.base import RetryLater, Unreachable
 from bot.slack_blocks import (
-    CHOICE_ACTION, DAY_ACTION, FORM_CALLBACK, HOME_CMD_ACTION, HOME_FORM_ACTION, answered,
+    CHOICE_ACTION, DAY_ACTION, FORM_CALLBACK, HOME_ACT_ACTION, HOME_CMD_ACTION, HOME_FORM_ACTION, answered,
     error_map, escape, help_message, message, modal, submitted_values,
 )
 from bot.slack_home import home_for
@@ -184,6 +184,7 @@ class SlackChannel:
         app.action(DAY_ACTION)(self._on_day)
         app.action(re.compile(rf"^{HOME_FORM_ACTION}"))(self._on_home_form)
         app.action(re.compile(rf"^{HOME_CMD_ACTION}"))(self._on_home_command)
+        app.action(re.compile(rf"^{HOME_ACT_ACTION}\d+$"))(self._on_home_action)
         app.view(re.compile(rf"^{re.escape(FORM_CALLBACK)}"))(self._on_submit)
         app.event("app_home_opened")(self._on_home_opened)
         app.event("message")(self._on_message)
@@ -221,6 +222,10 @@ class SlackChannel:
     async def _on_home_command(self, ack, body, action) -> None:
         await ack()
         self._spawn(self._run_in_dm(body["user"]["id"], f"/{action['value']}"))
+
+    async def _on_home_action(self, ack, body, action) -> None:
+        await ack()
+        self._spawn(self._act_from_home(body["user"]["id"], action["value"]))
 
     async def _on_submit(self, ack, body, view) -> None:
         # Validation must answer in the ack (errors shown inline), so it runs before it.
@@ -289,6 +294,13 @@ class SlackChannel:
         inbound = await self._inbound(user, dm, text=text)
         await self._deliver(dm, await self.router.handle(inbound))
         await self._refresh_home(user)
+
+    async def _act_from_home(self, user: str, value: str) -> None:
+        """A button on the Home tab: acted on as in the DM (answers go there), then the tab
+        is published again to show the change."""
+        dm = await self.dm_channel(user)
+        await self._deliver(dm, await self.router.handle(await self._inbound(user, dm, action=value)))
+        await self.publish_home(user)
 
     async def _run_in_channel(self, user: str, channel: str, text: str, respond) -> None:
         inbound = await self._inbound(user, channel, text=text, is_group=True)

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from bot.slack_blocks import escape, home_view
 from conversations.dates import format_day, format_when
 from conversations.forms import FLOWS
-from conversations.registry import COMMANDS
+from conversations.messages import Choice
+from conversations.registry import COMMANDS, action_value
 from handlers.contracts import open_invoices, today_for
 from handlers.context import CRM, Actor
 from handlers.deals import pipeline
@@ -19,6 +20,7 @@ from handlers.values import format_money
 QUICK_FORMS = (("newlead", "➕ New lead"), ("log", "📝 Log"), ("followup", "⏰ Follow-up"), ("pay", "💵 Payment"))
 QUICK_COMMANDS = (("tasks", "📋 My tasks"), ("pipeline", "📊 Pipeline"))
 DUE_WINDOW_DAYS = 7
+MAX_TASKS = 10  # per list: the tab stays under Slack's 100 blocks
 
 STRANGER_NOTE = (
     "Hi! You're not set up in ChatCRM yet. Ask your manager for an invite code, "
@@ -26,8 +28,15 @@ STRANGER_NOTE = (
 )
 
 
-def _task_line(task, zone: ZoneInfo) -> str:
-    return f"• {escape(task.title)} — {escape(format_when(task.due_at, zone))}"
+def _task_lines(tasks, zone: ZoneInfo) -> list:
+    """A line per task with a Done button (the same `task:done:<id>` action as in chat)."""
+    lines: list = [
+        (f"• {escape(t.title)} — {escape(format_when(t.due_at, zone))}", Choice("✅ Done", action_value("task", "done", t.id)))
+        for t in tasks[:MAX_TASKS]
+    ]
+    if len(tasks) > MAX_TASKS:
+        lines.append(f"_…and {len(tasks) - MAX_TASKS} more: `/crm tasks`_")
+    return lines
 
 
 async def home_for(crm: CRM, actor: Actor | None) -> dict:
@@ -53,8 +62,8 @@ async def home_for(crm: CRM, actor: Actor | None) -> dict:
         for i in invoices
     ]
     sections = [
-        ("⚠️ Overdue tasks", [_task_line(t, zone) for t in board.overdue]),
-        ("📅 Today", [_task_line(t, zone) for t in board.today]),
+        ("⚠️ Overdue tasks", _task_lines(board.overdue, zone)),
+        ("📅 Today", _task_lines(board.today, zone)),
         ("📊 My pipeline", by_stage),
         ("💵 Due in the next 7 days", balances),
     ]

@@ -83,6 +83,17 @@ async def test_app_home_lists_tasks_pipeline_and_quick_actions(slack, make_user,
     await slack.dm("U1", "/tasks")
     assert len(slack.api.called("views.publish")) == 2
 
+    # Done beside an overdue task closes it; the answer shows in the DM and the tab updates.
+    late = next(b for b in published["view"]["blocks"] if "Late Ltd" in b.get("text", {}).get("text", ""))
+    done = late["accessory"]
+    assert done["text"]["text"] == "✅ Done" and done["value"].startswith("task:done:")
+    await slack.dispatch(sr.home_button_body("U1", done["action_id"], done["value"]))
+    # The task's line in the DM's /tasks list is the message that changes.
+    assert slack.api.called("chat.update")[-1]["text"].startswith("✅ Done: Follow up with Late Ltd")
+    refreshed = slack.api.called("views.publish")[-1]["view"]
+    overdue = "\n".join(b["text"]["text"] for b in refreshed["blocks"] if b["type"] == "section").split("*📅 Today*")[0]
+    assert "Late Ltd" not in overdue and "_Nothing here._" in overdue
+
 
 async def test_app_home_for_a_stranger_explains_how_to_join(slack):
     await slack.dispatch(sr.event_body(sr.home_opened_event("U9")))
