@@ -66,6 +66,8 @@ def next_allowed_time(user: User, at: datetime, *, urgent: bool = False) -> date
     tz = user_zone(user)
     days = work_days(user)
     start, end = user.work_start or time(9, 0), user.work_end or time(18, 0)
+    if end <= start:  # an overnight shift (22:00-06:00): working hours cannot hold anything back
+        start, end = time(0), time.max
     candidate = at
     for _ in range(MAX_DAYS_AHEAD * 3):
         local = candidate.astimezone(tz)

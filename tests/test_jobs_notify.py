@@ -90,3 +90,9 @@ async def test_dm_addresses_lists_every_linked_chat(crm, make_user):
     await add_identity(crm, rana, "slack", "D01:U01")
     async with crm.reader() as uow:
         assert await dm_addresses(uow, rana.user_id) == ["telegram:111", "slack:D01:U01"]
+
+
+def test_an_overnight_shift_is_not_held_back_by_working_hours():
+    shift = user(work_start=time(22), work_end=time(6))
+    at = datetime(2026, 12, 3, 23, 0, tzinfo=UTC)
+    assert next_allowed_time(shift, at) == at
