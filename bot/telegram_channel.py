@@ -223,7 +223,8 @@ class TelegramChannel:
         self._poll_timeout = poll_timeout
         self._pacer = Pacer(limits)
         self._migrated: dict[str, str] = {}  # old chat id -> new (group became supergroup)
-        self._questions: OrderedDict[str, int] = OrderedDict()  # chat -> open question's id
+        # chat -> (open question's message id, whether it shows inline buttons)
+        self._questions: OrderedDict[str, tuple[int, bool]] = OrderedDict()
         self._keyed: OrderedDict[tuple[str, str], int] = OrderedDict()  # (chat, edit_key) -> id
         self._contact_keyboards: set[str] = set()  # chats showing the share-contact keyboard
         self.app = self._build(request)
@@ -345,6 +346,9 @@ class TelegramChannel:
         for reply in replies:
             if reply.answered:
                 await self._close_question(chat_id, reply.answered, fallback=pressed)
+            elif reply.ask:
+                # Asked again (an error, a list to pick from): only the newest copy keeps buttons.
+                await self._close_question(chat_id, None)
             keyed = None
             if reply.edit_key:
                 # A card's button edits that card, even one sent before a restart.
@@ -369,7 +373,7 @@ class TelegramChannel:
 
         `fallback` is the pressed message, used when the question is no longer remembered
         (after a restart)."""
-        question = self._questions.pop(chat_id, None) or fallback
+        question, has_buttons = self._questions.pop(chat_id, (fallback, True))
         if question is None:
             return
         if chat_id in self._contact_keyboards:
@@ -384,7 +388,7 @@ class TelegramChannel:
                 text = to_html(Rich.of("✅ ", answered))
                 await self._paced(chat_id, lambda chat: bot.edit_message_text(
                     text, chat_id=chat, message_id=question, parse_mode=ParseMode.HTML))
-            else:
+            elif has_buttons:
                 await self._paced(chat_id, lambda chat: bot.edit_message_reply_markup(
                     chat_id=chat, message_id=question, reply_markup=None))
         except BadRequest as err:  # deleted, too old to edit, or already without buttons
@@ -415,7 +419,7 @@ class TelegramChannel:
 
     def _remember(self, chat_id: str, reply: Reply, message_id: int) -> None:
         if reply.ask:
-            self._questions[chat_id] = message_id
+            self._questions[chat_id] = (message_id, bool(reply.choices))
             self._questions.move_to_end(chat_id)
         if reply.edit_key:
             self._keyed[(chat_id, reply.edit_key)] = message_id

@@ -121,6 +121,27 @@ async def test_log_an_interaction_typed_and_with_buttons(tg, crm, rana):
         "call", "Called about the <quote> & terms", "interested", made.deal.id)
 
 
+async def test_an_ambiguous_name_offers_a_list_and_only_the_newest_question_has_buttons(tg, api, crm, rana):
+    await lead(crm, rana, "Layla Nasser")
+    other = await lead(crm, rana, "Layla Haddad")
+    await tg.say("/log")
+    first_question = api.sent_to(CHAT)[-1]
+    calls = await tg.say("layla")
+    assert "2 contacts match" in said(calls)
+    [drop] = [c for c in calls if c.method == "editMessageReplyMarkup"]
+    assert int(drop.params["message_id"]) in api.messages[str(CHAT)]
+    assert "reply_markup" not in api.messages[str(CHAT)][int(drop.params["message_id"])]
+    assert first_question.keyboard  # it had suggestions before
+    calls = await tg.tap("Layla Haddad")
+    assert "✅ Contact: Layla Haddad" in said(calls) and "What happened?" in said(calls)
+    await tg.tap("Meeting")
+    await tg.say("Showroom visit")
+    await tg.tap("Skip")
+    await tg.tap("Skip")
+    [item] = await rows(crm, Interaction, Interaction.contact_id == other.contact.id)
+    assert (item.kind, item.summary) == ("meeting", "Showroom visit")
+
+
 async def test_followup_picked_by_button_with_a_typed_time(tg, crm, rana):
     made = await lead(crm, rana, "Layla Nasser")
     await tg.say("/followup")
