@@ -115,7 +115,8 @@ async def _user_joined(uow: UnitOfWork, data: dict, locale: str) -> None:
 def welcome(user: User) -> Reply:
     """A short guided welcome listing the commands a member uses most (from the registry)."""
     commands = sorted(
-        (c for c in COMMANDS.values() if not c.public), key=lambda c: (c.order, c.name)
+        (c for c in COMMANDS.values() if not c.public and c.name != "help"),
+        key=lambda c: (c.order, c.name),
     )
     lines: list = [Rich.of("👋 Welcome to ChatCRM, ", bold(user.display_name), "!")]
     if commands:
