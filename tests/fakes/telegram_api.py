@@ -122,8 +122,8 @@ class FakeTelegramAPI:
         self._message_ids = itertools.count(1)
         self._failures: list[_Failure] = []
         self._limiter = _Limiter()
-        self._changed = asyncio.Condition()
-        self._closing = asyncio.Event()
+        self._changed = asyncio.Event()  # replaced by a fresh one after every change
+        self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -141,9 +141,8 @@ class FakeTelegramAPI:
         return self
 
     async def stop(self) -> None:
-        self._closing.set()
-        async with self._changed:
-            self._changed.notify_all()
+        self._closing = True
+        self.notify()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -170,7 +169,7 @@ class FakeTelegramAPI:
         update.setdefault("update_id", next(self._update_ids))
         self._updates.append(update)
         self.pushed.append(update)
-        asyncio.get_running_loop().create_task(self._notify())
+        self.notify()
         return update
 
     def fail(
@@ -242,16 +241,18 @@ class FakeTelegramAPI:
         The timeout only keeps a broken test from hanging; it is not a timing assertion.
         """
         async def _wait():
-            async with self._changed:
-                while not (result := condition()):
-                    await self._changed.wait()
-                return result
+            while True:
+                changed = self._changed  # taken before the check, so no change is missed
+                if result := condition():
+                    return result
+                await changed.wait()
 
         return await asyncio.wait_for(_wait(), timeout)
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def notify(self) -> None:
+        """Wake everything waiting on this server (a call, an update, a marker)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     # --- update builders ----------------------------------------------------------------------
 
@@ -331,14 +332,14 @@ class FakeTelegramAPI:
         if failure is not None:
             call.status = failure.status
             self.calls.append(call)
-            await self._notify()
+            self.notify()
             return _error(failure.status, failure.description, failure.parameters)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")
         result = await handler(call) if asyncio.iscoroutinefunction(handler) else handler(call)
         self.calls.append(call)
-        await self._notify()
+        self.notify()
         return web.json_response({"ok": True, "result": result})
 
     def _failure_for(self, method: str, chat_id: str | None) -> _Failure | None:
@@ -366,16 +367,12 @@ class FakeTelegramAPI:
         }
 
     async def _m_getUpdates(self, call: Call) -> list[dict]:
+        """Long poll: answer as soon as updates are queued, or empty after `timeout` s."""
         timeout = float(call.params.get("timeout") or 0)
-        if not self._updates and timeout > 0 and not self._closing.is_set():
-            async with self._changed:
-                try:
-                    await asyncio.wait_for(
-                        self._changed.wait_for(lambda: self._updates or self._closing.is_set()),
-                        timeout,
-                    )
-                except TimeoutError:
-                    pass
+        try:
+            await self.wait_for(lambda: self._updates or self._closing or timeout <= 0, timeout)
+        except TimeoutError:
+            pass
         batch, self._updates = self._updates, []
         return batch
 
@@ -491,7 +488,7 @@ class TelegramDriver:
 
         async def _mark(update: Update, _context) -> None:
             self.handled.append(update.update_id)
-            await api._notify()
+            api.notify()
 
         channel.app.add_handler(TypeHandler(Update, _mark), group=99)
 
