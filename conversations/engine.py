@@ -167,7 +167,8 @@ async def on_text(state: FormState, turn: "Turn", text: str) -> Step:
     fld = await _current(state, turn)
     if fld is None:
         return await advance(state, turn)
-    if word in _SKIP_WORDS and fld.optional:
+    # "skip" on a required field says it is needed instead of trying to parse the word.
+    if word in ("skip", "/skip") or (word in _SKIP_WORDS and fld.optional):
         return await skip(state, turn)
     ctx = context(state, turn)
     try:
