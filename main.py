@@ -96,12 +96,12 @@ async def serve(settings: Settings, *, console_only: bool) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
 
+    for channel in channels.values():
+        await channel.start()
     scheduler = await build_scheduler(crm)
     scheduler.start()
     sender = OutboxSender(crm, channels)
     sender_task = asyncio.create_task(sender.run_forever(stop))
-    for channel in channels.values():
-        await channel.start()
     runner = None
     if settings.api_key:
         runner = web.AppRunner(build_intake_app(crm))

@@ -65,7 +65,10 @@ def parse_amount(text: str, default_currency: str) -> Money:
         value *= _SUFFIX[match.group("suffix").lower()]
     if value <= 0:
         raise InvalidInput(f"The amount must be more than zero. Try {EXAMPLES}.", field="amount")
-    minor = to_minor(value, currency)
+    try:
+        minor = to_minor(value, currency)
+    except InvalidOperation:  # more digits than any real amount (decimal context overflow)
+        raise InvalidInput("That amount is too large. Check the number of zeros.", field="amount")
     if minor <= 0:
         smallest = Decimal(1) / (Decimal(10) ** minor_units(currency))
         raise InvalidInput(f"The smallest {currency} amount is {smallest}.", field="amount")
