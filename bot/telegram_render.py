@@ -12,7 +12,7 @@ from telegram import (
     ReplyKeyboardMarkup,
 )
 
-from conversations.messages import Choice, Reply
+from conversations.messages import Choice, OutFile, Reply
 from conversations.rich import Rich, Span
 
 MAX_TEXT = 4096
@@ -157,10 +157,9 @@ class Outgoing:
     """One Telegram message to send: HTML text, or a photo/document with an HTML caption."""
 
     text: str
-    markup: object | None = None
-    photo: object | None = None  # OutFile
-    document: object | None = None  # OutFile
-    edit_key: str | None = None
+    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
+    photo: OutFile | None = None
+    document: OutFile | None = None
 
 
 def messages_for(reply: Reply) -> list[Outgoing]:
@@ -189,5 +188,5 @@ def messages_for(reply: Reply) -> list[Outgoing]:
     if not out:
         return []
     last = out[-1]
-    out[-1] = Outgoing(last.text, markup, last.photo, last.document, reply.edit_key)
+    out[-1] = Outgoing(last.text, markup, last.photo, last.document)
     return out
