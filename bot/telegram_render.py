@@ -18,6 +18,7 @@ from conversations.rich import Rich, Span
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 SHARE_CONTACT = "📱 Share contact"
+SHORT_LABEL = 12
 
 _STYLES = {
     "plain": "{}",
@@ -133,12 +134,16 @@ def inline_keyboard(choices: tuple[Choice, ...]) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton]] = []
     for choice in choices:
         button = InlineKeyboardButton(choice.label, callback_data=choice.value)
-        row = rows[-1] if rows else None
-        if row is not None and len(row) < 3 and all(len(b.text) <= 12 for b in row) and len(choice.label) <= 12:
-            row.append(button)
+        if rows and _shares_row(rows[-1], choice.label):
+            rows[-1].append(button)
         else:
             rows.append([button])
     return InlineKeyboardMarkup(rows)
+
+
+def _shares_row(row: list[InlineKeyboardButton], label: str) -> bool:
+    """Up to three short labels ("Skip", "Tomorrow") fit side by side on a phone."""
+    return len(row) < 3 and all(len(text) <= SHORT_LABEL for text in [label, *(b.text for b in row)])
 
 
 def contact_keyboard(choices: tuple[Choice, ...]) -> ReplyKeyboardMarkup:
