@@ -162,9 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     command = args.command or "run"
-    if command in ("run", "console"):
-        return asyncio.run(serve(settings, console_only=command == "console"))
-    return asyncio.run(one_shot(settings, args))
+    try:
+        if command in ("run", "console"):
+            return asyncio.run(serve(settings, console_only=command == "console"))
+        return asyncio.run(one_shot(settings, args))
+    except SettingsError as err:  # a surface found its configuration incomplete
+        print(err, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
