@@ -24,7 +24,15 @@ _EOW = re.compile(r"^\s*(eow|end of (the )?week)\s*$", re.I)
 _NEXT_WEEK = re.compile(r"^\s*next week\s*$", re.I)
 _TODAY_TOMORROW = re.compile(r"^\s*(today|tod|tomorrow|tmr|tmrw)\s*$", re.I)
 _HAS_TIME = re.compile(r"\d\s*(am|pm)\b|\d:\d\d|\b(noon|midnight)\b", re.I)
+_WEEKDAY = re.compile(r"\b(mon|tue|wed|thu|fri|sat|sun)[a-z]*\b", re.I)
+_NEXT = re.compile(r"\bnext\b", re.I)
 _ALIASES = {"tmr": "tomorrow", "tmrw": "tomorrow", "tod": "today"}
+_ALIAS_WORD = re.compile(r"\b(" + "|".join(_ALIASES) + r")\b", re.I)
+
+
+def _expand(raw: str) -> str:
+    """Chat shorthands dateparser does not know, anywhere in the text ("tmrw 9:15")."""
+    return _ALIAS_WORD.sub(lambda m: _ALIASES[m.group(1).lower()], raw)
 
 
 def _languages(language: str) -> tuple[str, ...]:
@@ -64,7 +72,7 @@ def parse_when(text: str, *, now: datetime, tz: ZoneInfo, language: str = "en") 
         raise InvalidInput(f"“{raw}” is just a number. Try a date like {EXAMPLES}.")
     local_now = now.astimezone(tz)
     today = local_now.date()
-    raw = _ALIASES.get(raw.lower(), raw)
+    raw = _expand(raw)
 
     if _EOM.match(raw):
         day = date(today.year, today.month, monthrange(today.year, today.month)[1])
@@ -88,6 +96,8 @@ def parse_when(text: str, *, now: datetime, tz: ZoneInfo, language: str = "en") 
         result = naive.replace(tzinfo=tz)
         if result <= local_now and naive.date() == today and not re.search(r"\btoday\b", raw, re.I):
             result += timedelta(days=1)  # "3pm" after 3pm means tomorrow
+        if _means_later_today(raw, result, local_now):
+            result -= timedelta(days=7)
     else:
         result = _at(naive.date(), DEFAULT_TIME, tz)
     # Normalise through UTC so a wall time that does not exist (DST gap) lands on a real instant.
@@ -99,6 +109,13 @@ def parse_when(text: str, *, now: datetime, tz: ZoneInfo, language: str = "en") 
             )
         raise InvalidInput(f"{format_when(result)} is in the past. Try {EXAMPLES}.")
     return result
+
+
+def _means_later_today(raw: str, result: datetime, local_now: datetime) -> bool:
+    """"fri 10:30" typed early on a Friday means this morning, not a week later."""
+    a_week_on = result.date() - local_now.date() == timedelta(days=7)
+    named_day = _WEEKDAY.search(raw) and not _NEXT.search(raw)
+    return bool(named_day and a_week_on and result - timedelta(days=7) > local_now)
 
 
 def parse_day(
@@ -113,11 +130,12 @@ def parse_day(
         raise InvalidInput(f"“{raw}” is just a number. Try a day like 15 Dec or 2026-12-20.")
     local_now = now.astimezone(tz)
     today = local_now.date()
-    raw = _ALIASES.get(raw.lower(), raw)
+    raw = _expand(raw)
     if _EOM.match(raw):
-        return date(today.year, today.month, monthrange(today.year, today.month)[1])
+        eom = date(today.year, today.month, monthrange(today.year, today.month)[1])
+        return _check_day(eom, today, allow_past, allow_future)
     if _NEXT_WEEK.match(raw):
-        return today + timedelta(days=7 - today.weekday())
+        return _check_day(today + timedelta(days=7 - today.weekday()), today, allow_past, allow_future)
     try:
         return _check_day(date.fromisoformat(raw), today, allow_past, allow_future)
     except ValueError:
