@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from handlers.access import acting_user, require_role
 from handlers.context import CRM, Actor
 from handlers.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from handlers.team import MAX_ID
 from handlers.users import add_identity, new_user, parse_timezone
 from handlers.values import clean_text
 from storage.enums import Role
@@ -71,7 +72,7 @@ async def create_invite(
                 raise NotAllowed("You can invite reps into your own team only.")
             manager_id = me.id
         elif manager_id is not None:
-            manager = await uow.users.get(manager_id)
+            manager = await uow.users.get(manager_id) if 0 < manager_id <= MAX_ID else None
             if role != Role.REP or manager is None or not manager.active or manager.role != Role.MANAGER:
                 raise InvalidInput("Only a rep can join a manager's team; pick an active manager.")
         invite = Invite(

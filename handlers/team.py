@@ -10,6 +10,9 @@ from storage.enums import Role
 from storage.models import User
 from storage.uow import UnitOfWork
 
+# Ids are 32-bit integers in PostgreSQL; anything outside can only come from a forged value.
+MAX_ID = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class MemberView:
@@ -37,7 +40,7 @@ async def _member(uow: UnitOfWork, boss: User, user_id: int) -> User:
     """A user `boss` may manage: anyone for an admin, their own team for a manager.
 
     Outside that scope the user reads as not found, exactly like a record."""
-    user = await uow.users.get(user_id)
+    user = await uow.users.get(user_id) if 0 < user_id <= MAX_ID else None
     if user is None or not (boss.role == Role.ADMIN or user.manager_id == boss.id):
         raise NotFound(f"No team member #{user_id} that you can manage.")
     return user
@@ -110,7 +113,7 @@ async def set_manager(crm: CRM, actor: Actor, user_id: int, manager_id: int | No
             if me.role != Role.ADMIN:
                 raise NotAllowed("Only an admin can leave a rep without a manager.")
         else:
-            manager = await uow.users.get(manager_id)
+            manager = await uow.users.get(manager_id) if 0 < manager_id <= MAX_ID else None
             if manager is None or not manager.active or manager.role != Role.MANAGER:
                 raise NotFound(f"No active manager #{manager_id}. Pick one from /team.")
         uow.audit.set(user, "manager_id", manager_id)
@@ -136,7 +139,7 @@ async def deactivate(crm: CRM, actor: Actor, user_id: int, *, reassign_to: int) 
             raise Conflict("This is the last admin; ChatCRM needs at least one.")
         if reassign_to == user.id:
             raise InvalidInput("Pick someone else to take over their deals and tasks.")
-        heir = await uow.users.get(reassign_to)
+        heir = await uow.users.get(reassign_to) if 0 < reassign_to <= MAX_ID else None
         if heir is None or not heir.active or not await can_see_owner(uow, me, heir.id):
             raise NotFound(f"No active team member #{reassign_to} to take over. Pick one from /team.")
         owned = await uow.users.open_records_of(user.id)

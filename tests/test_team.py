@@ -341,3 +341,14 @@ async def test_history_and_undo_commands(crm, org, clock):
         assert (await uow.deals.get(lead.deal.id)).stage == "new"
     with pytest.raises(InvalidInput, match="/history deal 12"):
         await say(rana, "/history")
+
+
+async def test_ids_beyond_32_bits_read_as_not_found(crm, org):
+    with pytest.raises(NotFound):
+        await set_manager(crm, org["admin"], 2**31, org["maya"].user_id)
+    with pytest.raises(NotFound):
+        await set_manager(crm, org["admin"], org["rana"].user_id, 2**40)
+    with pytest.raises(NotFound):
+        await deactivate(crm, org["admin"], org["rana"].user_id, reassign_to=2**63)
+    [reply] = await press(turn_of(crm, org["admin"], "admin"), "team:m:2147483648")
+    assert reply.text.plain.startswith("That button is out of date")
