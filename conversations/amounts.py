@@ -13,6 +13,7 @@ EXAMPLES = "1500, 1,500.50, 1.5k, AED 2,000 or 2000 usd"
 MAX_MINOR = 10**15  # a quadrillion minor units: far beyond any real deal, far below BigInteger
 
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_WHOLE = re.compile(r"^[-+]?(\d+|[1-9]\d{0,2}(,\d{3})+|[1-9]\d{0,2}(\.\d{3})+)$")
 _SUFFIX = {"k": Decimal(1_000), "m": Decimal(1_000_000)}
 _PATTERN = re.compile(
     r"""^\s*
@@ -43,6 +44,9 @@ def _number(text: str) -> Decimal:
         whole, frac = match.group(1), match.group(3)
     else:
         whole, frac = digits, ""
+    # Thousands groups must look like thousands: "0.001" or "1,2,3" is a typo, not 1 or 123.
+    if not _WHOLE.match(whole):
+        raise InvalidOperation(text)
     whole = whole.replace(",", "").replace(".", "")
     return Decimal(f"{whole}.{frac}" if frac else whole)
 
