@@ -17,6 +17,10 @@ sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery, sendP
 sendDocument, setMyCommands, deleteWebhook, setWebhook, getFile and the file download at
 `/file/bot<token>/<path>`. Every call is recorded in `calls` (with the parameters decoded).
 
+`running_bot(crm, api)` starts the real `TelegramChannel` against the fake and yields a
+`TelegramDriver` (`say`, `press`, `tap` a button by label), which returns once the bot has
+finished with each update. `bot_settings(settings, api)` points any settings at the fake.
+
 `enforce_limits=True` answers 429 (with `retry_after`) to sendMessage/sendPhoto/sendDocument
 beyond Telegram's limits: 1 message/s per private chat, 20/min per group (negative chat id),
 30/s overall. `floods` counts those 429s; `messages` keeps what each chat received.
