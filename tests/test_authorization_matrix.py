@@ -90,6 +90,8 @@ LEADERS = expect(OK, OK, OK, NotAllowed, NotAllowed)
 ADMIN_ONLY = expect(OK, NotAllowed, NotAllowed, NotAllowed, NotAllowed)
 # Maya's team channel.
 CHANNEL = expect(OK, OK, NotFound, NotAllowed, NotAllowed)
+# Giving Rana a new record: herself, her manager, an admin.
+ASSIGN = expect(OK, OK, NotAllowed, OK, NotAllowed)
 # Undo reverses only your own last change; only Rana has made any here.
 OWN_UNDO = expect(Conflict, Conflict, Conflict, OK, Conflict)
 
@@ -98,6 +100,8 @@ MATRIX: list[tuple[str, Call, dict]] = [
     ("get_contact", lambda c, a, w: contacts.get_contact(c, a, w.contact), RECORD),
     ("contact_card", lambda c, a, w: contacts.contact_card(c, a, w.contact), RECORD),
     ("update_contact", lambda c, a, w: contacts.update_contact(c, a, w.contact, company="Haddad Co"), RECORD),
+    ("create_lead_for_owner", lambda c, a, w: contacts.create_lead(
+        c, a, name="Omar Saleh", owner_id=w.people["owner"].user_id), ASSIGN),
     # deals
     ("get_deal", lambda c, a, w: deals.get_deal(c, a, w.deal), RECORD),
     ("move_deal", lambda c, a, w: deals.move_deal(c, a, w.deal, Stage.CONTACTED), RECORD),
@@ -110,6 +114,8 @@ MATRIX: list[tuple[str, Call, dict]] = [
     # tasks
     ("create_task_on_contact", lambda c, a, w: tasks.create_task(
         c, a, title="Check in", due_at=T0 + timedelta(days=2), contact_id=w.contact), RECORD),
+    ("create_task_for_owner", lambda c, a, w: tasks.create_task(
+        c, a, title="Call back", due_at=T0 + timedelta(days=2), owner_id=w.people["owner"].user_id), ASSIGN),
     ("get_task", lambda c, a, w: tasks.get_task(c, a, w.task), RECORD),
     ("complete_task", lambda c, a, w: tasks.complete_task(c, a, w.task), RECORD),
     ("cancel_task", lambda c, a, w: tasks.cancel_task(c, a, w.task), RECORD),
@@ -199,6 +205,21 @@ SEES = dict(admin=True, manager_of_owner=True, other_manager=False, owner=True, 
 async def test_lists_show_exactly_the_records_in_scope(crm, world, name, listing, record):
     seen = {role: record(world) in await listing(crm, world.people[role]) for role in ROLES}
     assert seen == SEES
+
+
+async def test_duplicate_check_shows_outsiders_only_who_owns_the_client(crm, world):
+    """Two reps must not chase one client, so a match names it and its owner; its phone and
+    email stay with the people who may see the record."""
+    for role in ROLES:
+        [match] = await contacts.find_duplicates(crm, world.people[role], phone="+971501234567")
+        assert (match.contact.id, match.owner_name) == (world.contact, "Rana")
+        assert (match.contact.phone is not None) == SEES[role], role
+
+
+async def test_pipeline_figures_count_only_the_records_in_scope(crm, world):
+    for role in ROLES:
+        view = await deals.pipeline(crm, world.people[role])
+        assert sum(row.count for row in view.stages) == (1 if SEES[role] else 0), role
 
 
 async def test_the_task_board_is_personal(crm, world):
