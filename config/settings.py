@@ -36,6 +36,7 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str | None = Field(None, alias="TELEGRAM_API_URL")
+    telegram_bot_username: str | None = Field(None, alias="TELEGRAM_BOT_USERNAME")  # invite links
     telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_webhook_listen: str = Field("0.0.0.0", alias="TELEGRAM_WEBHOOK_LISTEN")
