@@ -96,7 +96,9 @@ async def _usable(uow: UnitOfWork, raw_code: str, kind: str) -> Invite:
     code = clean_text(raw_code, 100).strip()
     command = "/join" if kind == INVITE else "/link"
     if not CODE_SHAPE.fullmatch(code):
-        raise InvalidInput(f"That does not look like a code. Send it as it was given: {command} Ab3x_9Qz…", field="code")
+        raise InvalidInput(
+            f"That does not look like a code. Send it as it was given: {command} Ab3x_9Qz…", field="code"
+        )
     invite = await uow.invites.by_code(code)
     if invite is None or invite.kind != kind:
         raise NotFound("That code is not valid. Check it, or ask for a new one.", field="code")

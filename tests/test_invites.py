@@ -231,3 +231,18 @@ async def test_link_in_chat(crm, org):
     assert (await identify(crm, "slack", "U4")).user_id == org["rana"].user_id
     with pytest.raises(InvalidInput, match="in the app you already use"):
         await say(turn_of(crm, None, user_id="55"), "/link")
+
+
+async def test_two_people_racing_for_one_invite_make_one_user(crm, org):
+    import asyncio
+
+    invite = await create_invite(crm, org["admin"], Role.REP)
+    before = await user_count(crm)
+    results = await asyncio.gather(
+        *(join(crm, code=invite.code, platform="telegram", platform_user_id=str(100 + i), display_name="Zed")
+          for i in range(3)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert all(isinstance(r, Conflict) for r in results if isinstance(r, Exception))
+    assert await user_count(crm) == before + 1
