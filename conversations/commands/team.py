@@ -71,7 +71,7 @@ async def invite_command(turn: Turn, args: str) -> list[Reply]:
     word = (args or "rep").split()[0].lower()
     if word not in {r.value for r in Role}:
         raise InvalidInput("Who are you inviting? Try /invite rep or /invite manager.", field="role")
-    bot = getattr(turn.crm.settings, "telegram_bot_username", None)
+    bot = turn.crm.settings.telegram_bot_username
     invite = await create_invite(turn.crm, turn.actor, Role(word), bot_username=bot)
     lines: list[Rich | str] = [
         Rich.of("🎟 Invite for a ", bold(word), f" (one use, until {_when(invite.expires_at, turn)})."),
