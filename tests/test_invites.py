@@ -246,3 +246,27 @@ async def test_two_people_racing_for_one_invite_make_one_user(crm, org):
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, Conflict) for r in results if isinstance(r, Exception))
     assert await user_count(crm) == before + 1
+
+
+async def test_a_stranger_joins_and_links_through_the_router(crm, org):
+    from conversations.messages import Inbound
+    from conversations.router import Router
+
+    router = Router(crm)
+
+    def from_slack(text):
+        return Inbound(platform="slack", chat_id="D9", user_id="U9", text=text, display_name="Noor")
+
+    [refused] = await router.handle(from_slack("hello"))
+    assert "U9" in refused.text.plain and "/join" in refused.text.plain
+    invite = await create_invite(crm, org["admin"], Role.REP)
+    [welcome] = await router.handle(from_slack(f"/join {invite.code}"))
+    assert welcome.text.plain.startswith("🎉 Welcome to ChatCRM!")
+    [again] = await router.handle(from_slack(f"/join {invite.code}"))
+    assert again.text.plain.startswith("You're already on ChatCRM")
+
+    [made] = await router.handle(Inbound(platform="telegram", chat_id="4", user_id="4", text="/link"))
+    link_text = made.text.spans[-1].text
+    [linked] = await router.handle(Inbound(platform="console", chat_id="local", user_id="local", text=link_text))
+    assert linked.text.plain.startswith("🔗 Linked.")
+    assert (await identify(crm, "console", "local")).user_id == org["rana"].user_id
