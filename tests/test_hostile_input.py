@@ -441,3 +441,19 @@ async def test_every_flow_step_survives_hostile_answers(crm, router, talker, dat
         orphans = await uow.session.execute(
             select(func.count()).select_from(Contact).where(~Contact.id.in_(select(Deal.contact_id))))
         assert orphans.scalar_one() == 0  # a lead is its contact and its deal, or nothing
+
+
+def test_request_logs_with_the_bot_token_in_the_url_are_silenced(caplog):
+    """httpx logs each request URL at INFO, and Telegram URLs carry the bot token."""
+    import main
+
+    httpx_log = logging.getLogger("httpx")
+    saved = httpx_log.level
+    try:
+        main.configure_logging("DEBUG")
+        with caplog.at_level(logging.DEBUG):
+            httpx_log.info('HTTP Request: POST https://api.telegram.org/bot%s/getUpdates "200 OK"',
+                           TOKENS["TELEGRAM_BOT_TOKEN"])
+        assert TOKENS["TELEGRAM_BOT_TOKEN"] not in caplog.text
+    finally:
+        httpx_log.setLevel(saved)
