@@ -7,15 +7,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
-
 from handlers.access import acting_user
 from handlers.context import CRM, Actor
 from handlers.errors import InvalidInput
 from handlers.periods import Period, parse_period
 from handlers.values import Money
 from storage.enums import OPEN_STAGES, STAGE_INFO, Role, Stage
-from storage.models import Deal, User
+from storage.models import User
 from storage.repos.reports import Owners, ReportRepository
 
 BREAKDOWNS = ("rep", "source", "stage")
@@ -196,16 +194,15 @@ async def _figures(repo: ReportRepository, user: User, period: Period, owners: O
 
 
 async def _breakdown(repo: ReportRepository, period: Period, owners: Owners, by: str) -> tuple[BreakdownRow, ...]:
-    key = {"rep": Deal.owner_id, "source": func.coalesce(Deal.source, ""), "stage": Deal.stage}[by]
-    new = dict(await repo.new_leads(period.start, period.end, owners, key=key))
+    new = dict(await repo.new_leads(period.start, period.end, owners, by))
     won: dict = defaultdict(list)
     won_count: dict = defaultdict(int)
-    for k, stage, cur, n, v in await repo.closed(period.start, period.end, owners, key=key):
+    for k, stage, cur, n, v in await repo.closed(period.start, period.end, owners, by):
         if stage == Stage.WON:
             won[k].append(Money(int(v), cur))
             won_count[k] += n
     pipeline: dict = defaultdict(lambda: defaultdict(int))
-    for k, _stage, cur, _n, v in await repo.open_pipeline(owners, key=key):
+    for k, _stage, cur, _n, v in await repo.open_pipeline(owners, by):
         pipeline[k][cur] += int(v)
     keys = set(new) | set(won) | set(pipeline)
     interactions: dict = {}

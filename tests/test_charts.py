@@ -4,7 +4,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from conversations.messages import Attachment, Inbound
+from conversations.messages import Inbound
 from conversations.registry import ACTIONS, COMMANDS, Turn
 from handlers.charts import pipeline_chart, report_charts
 from handlers.periods import parse_period

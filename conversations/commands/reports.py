@@ -12,7 +12,7 @@ from conversations.registry import Turn, action, action_value, command
 from conversations.rich import Rich, bold
 from handlers.charts import pipeline_chart, report_charts
 from handlers.errors import DomainError
-from handlers.exports import EXPORTABLE, FORMATS, export
+from handlers.exports import EXPORTABLE, export
 from handlers.imports import ImportPreview, ImportResult, apply_import, preview_import
 from handlers.periods import Period, period_from_days
 from handlers.reports import Amount, ReportView, report

@@ -34,6 +34,13 @@ EXPORT_BATCH = 1000
 LOOKUP_CHUNK = 500
 
 
+def _breakdown_key(by: str | None):
+    """The deals column a breakdown groups by ("rep", "source", "stage"); a constant for none."""
+    if by is None:
+        return literal("")
+    return {"rep": Deal.owner_id, "source": func.coalesce(Deal.source, ""), "stage": Deal.stage}[by]
+
+
 def _in_scope(column, owners: Owners):
     return literal(True) if owners is None else column.in_(sorted(owners))
 
@@ -56,9 +63,9 @@ class ReportRepository:
 
     # --- deals ---------------------------------------------------------------------------
 
-    async def new_leads(self, start: datetime, end: datetime, owners: Owners, key=None):
-        """(key, count) of deals created in [start, end); key defaults to the source."""
-        key = func.coalesce(Deal.source, "") if key is None else key
+    async def new_leads(self, start: datetime, end: datetime, owners: Owners, by: str | None = None):
+        """(key, count) of deals created in [start, end), per `by` (default: per source)."""
+        key = _breakdown_key(by or "source")
         stmt = (
             select(key, func.count(Deal.id))
             .where(Deal.created_at >= start, Deal.created_at < end, _in_scope(Deal.owner_id, owners))
@@ -67,9 +74,9 @@ class ReportRepository:
         )
         return await self._rows(stmt)
 
-    async def closed(self, start: datetime, end: datetime, owners: Owners, key=None):
+    async def closed(self, start: datetime, end: datetime, owners: Owners, by: str | None = None):
         """(key, stage, currency, count, value) of deals won or lost in [start, end)."""
-        key = literal("") if key is None else key
+        key = _breakdown_key(by)
         stmt = (
             select(key, Deal.stage, Deal.currency, func.count(Deal.id), func.sum(Deal.value_minor))
             .where(
@@ -94,9 +101,9 @@ class ReportRepository:
         value = (await self.session.execute(stmt)).scalar_one()
         return None if value is None else float(value)
 
-    async def open_pipeline(self, owners: Owners, key=None):
+    async def open_pipeline(self, owners: Owners, by: str | None = None):
         """(key, stage, currency, count, value) of open deals now."""
-        key = literal("") if key is None else key
+        key = _breakdown_key(by)
         stmt = (
             select(key, Deal.stage, Deal.currency, func.count(Deal.id), func.sum(Deal.value_minor))
             .where(Deal.stage.in_([s.value for s in OPEN_STAGES]), _in_scope(Deal.owner_id, owners))
