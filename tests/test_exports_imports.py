@@ -181,6 +181,16 @@ async def test_apply_creates_contacts_deals_history_in_one_audited_change(crm, m
     assert (again.new, again.duplicates_existing) == (0, 5)
 
 
+async def test_owner_may_be_named_by_chat_identity(crm, make_user, tmp_path):
+    team = await seed_team(make_user)
+    await make_user("Tariq", "rep", manager=team.mia, identity=("telegram", "555"))
+    path = write(tmp_path, "owners.csv", "Name,Owner\nOne,telegram:555\nTwo,  tariq \n")
+
+    await apply_import(crm, team.mia, path)
+
+    assert {r[-1] for r in await deal_rows(crm)} == {"Tariq"}
+
+
 async def test_a_rep_cannot_give_imported_leads_to_others(crm, make_user, tmp_path):
     team = await seed_team(make_user)
     path = write(tmp_path, "mine.csv", "Name,Owner\nOne,Rana\nTwo,Raj\nThree,\n")
