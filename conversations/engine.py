@@ -110,9 +110,15 @@ async def advance(state: FormState, turn: "Turn", notes: list[Rich] | None = Non
         state.field = fld.name
         return Step(state, [await ask(state, turn, fld, head, answered=answered)])
     flow = state.spec
-    if flow.confirm is not None and state.field != CONFIRM:
+    # A flow with a confirm step is only ever submitted by an explicit yes (`on_text`,
+    # `on_button`): anything else at the confirmation shows the summary again.
+    if flow.confirm is not None:
+        try:
+            summary = await flow.confirm(context(state, turn))
+        except DomainError as err:
+            # The answers fit one by one but not together (a down payment over the total).
+            return await reask(state, turn, _blamed(state, err), err.message)
         state.field = CONFIRM
-        summary = await flow.confirm(context(state, turn))
         return Step(
             state,
             [
@@ -304,6 +310,15 @@ async def skip(state: FormState, turn: "Turn") -> Step:
         return Step(state, [await ask(state, turn, fld, Rich.of("This one is needed.\n\n"))])
     _remember(state, fld.name, None)
     return await advance(state, turn, answered=f"{fld.label}: skipped")
+
+
+def _blamed(state: FormState, err: DomainError) -> str | None:
+    """The field an error is about: its own, else the last one answered."""
+    names = {f.name for f in state.spec.fields}
+    if err.field in names:
+        return err.field
+    order = state.data.get("order") or []
+    return order[-1] if order else None
 
 
 async def reask(state: FormState, turn: "Turn", field_name: str, message: str) -> Step:

@@ -23,6 +23,7 @@ from handlers import contracts as contracts_uc
 from handlers import deals as deals_uc
 from handlers.errors import InvalidInput
 from handlers.values import Money, format_money, normalize_email, normalize_phone, require_text
+from storage.enums import STAGE_INFO, Stage
 
 MAX_PICKS = 8
 
@@ -191,7 +192,7 @@ def contact(name: str = "contact", label: str = "Contact",
 
 
 def deal_label(d) -> str:
-    return f"{d.title} · {d.stage}"
+    return f"{d.title} · {STAGE_INFO[Stage(d.stage)].label}"
 
 
 def deal(name: str = "deal", label: str = "Deal",

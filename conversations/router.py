@@ -173,12 +173,16 @@ class Router:
             return await self._stranger(msg, turn)
 
         step = await self._dispatch(msg, turn, state)
-        if turn.start_flow is not None:
-            name, preset = turn.start_flow
-            started = await engine.start(FLOWS[name], turn, preset=preset)
-            step = Step(started.state, step.replies + started.replies, started.submit)
         if step.submit and step.state is not None:
             step = await self._submit(msg, turn, step.state, step.replies)
+        # A submit or a button may hand over to another flow (/move to won starts /won).
+        if turn.start_flow is not None:
+            name, preset = turn.start_flow
+            turn.start_flow = None
+            started = await engine.start(FLOWS[name], turn, preset=preset)
+            step = Step(started.state, step.replies + started.replies, started.submit)
+            if step.submit and step.state is not None:
+                step = await self._submit(msg, turn, step.state, step.replies)
         await self._save(msg, step.state)
         return notes + step.replies
 

@@ -1,6 +1,7 @@
 """/move a deal through the pipeline, and /won: deal won -> contract with installments."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
 
 from conversations import fields as F
@@ -11,7 +12,7 @@ from conversations.messages import Choice, Reply
 from conversations.rich import Rich, bold
 from handlers import contracts as contracts_uc
 from handlers import deals as uc
-from handlers.errors import InvalidInput
+from handlers.errors import DomainError, InvalidInput
 from storage.enums import PIPELINE, Frequency, Stage
 
 
@@ -94,8 +95,24 @@ def _terms(ctx: FormContext) -> dict:
     )
 
 
+# The use case names its inputs after the contract's columns; the form's questions differ.
+_FORM_FIELD = {"down_payment": "down", "total": "total", "count": "count", "dates": "dates",
+               "every_days": "every_days", "first_due": "first_due", "frequency": "frequency"}
+
+
+@contextmanager
+def _blame_form_fields():
+    """Re-label a use case's error with the question that should be asked again."""
+    try:
+        yield
+    except DomainError as err:
+        err.field = _FORM_FIELD.get(err.field or "", err.field)
+        raise
+
+
 async def confirm_won(ctx: FormContext) -> Rich:
-    preview = await contracts_uc.preview_contract(ctx.crm, ctx.actor, int(ctx.answers["deal"]), **_terms(ctx))
+    with _blame_form_fields():
+        preview = await contracts_uc.preview_contract(ctx.crm, ctx.actor, int(ctx.answers["deal"]), **_terms(ctx))
     cur, lang = preview.currency, ctx.turn.language
     lines = [
         Rich.of("🎉 ", bold(preview.deal.title), " — ", preview.contact_name),
@@ -109,7 +126,8 @@ async def confirm_won(ctx: FormContext) -> Rich:
 
 
 async def submit_won(ctx: FormContext) -> list[Reply]:
-    view = await contracts_uc.win_deal_with_contract(ctx.crm, ctx.actor, int(ctx.answers["deal"]), **_terms(ctx))
+    with _blame_form_fields():
+        view = await contracts_uc.win_deal_with_contract(ctx.crm, ctx.actor, int(ctx.answers["deal"]), **_terms(ctx))
     c = view.contract
     nxt = view.next_due
     lines = [

@@ -1,6 +1,7 @@
 """/pay: record a payment against a contract (oldest open invoices first, or a chosen one)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from conversations import fields as F
@@ -10,6 +11,7 @@ from conversations.forms import Flow, FormContext, register_flow
 from conversations.messages import Choice, Reply
 from conversations.rich import Rich, bold
 from handlers import contracts as uc
+from handlers.errors import DomainError, InvalidInput
 
 OLDEST_FIRST = "oldest"
 METHODS = [("Bank transfer", "bank_transfer"), ("Cash", "cash"), ("Card", "card"),
@@ -17,10 +19,12 @@ METHODS = [("Bank transfer", "bank_transfer"), ("Cash", "cash"), ("Card", "card"
 
 
 async def _invoice_options(ctx: FormContext) -> list[Choice]:
+    choices = [Choice("Oldest open first", f"{ANSWER}{OLDEST_FIRST}")]
+    if not ctx.answers.get("contract"):  # a whole form at once (Slack modal): no contract yet
+        return choices
     view = await uc.contract_view(ctx.crm, ctx.actor, int(ctx.answers["contract"]))
     ctx.data["currency"] = view.contract.currency
     lang = ctx.turn.language
-    choices = [Choice("Oldest open first", f"{ANSWER}{OLDEST_FIRST}")]
     for inv in view.installments:
         if inv.outstanding_minor > 0 and inv.status != "void":
             i = inv.installment
@@ -37,6 +41,38 @@ async def _amount_prompt(ctx: FormContext) -> Rich:
     if view.next_due is not None:
         parts.append(Rich.of(" · next due ", money(view.next_due.outstanding_minor, view.contract.currency, lang)))
     return Rich.of(*parts)
+
+
+async def _parse_amount(ctx: FormContext, raw: str) -> dict:
+    """An amount in the contract's currency, refused at once when it is more than is owed."""
+    value = await AMOUNT.parse(ctx, raw)
+    if not ctx.answers.get("contract"):
+        return value
+    view = await uc.contract_view(ctx.crm, ctx.actor, int(ctx.answers["contract"]))
+    cur, lang = view.contract.currency, ctx.turn.language
+    if value["currency"] != cur:
+        raise InvalidInput(f"Contract {view.contract.number} is in {cur}. "
+                           f"Type the amount in {cur}, for example {money(50000, cur, lang)}.")
+    invoice = _chosen_invoice(ctx, view)
+    owed = invoice.outstanding_minor if invoice else view.balance_minor
+    where = f"Invoice {invoice.invoice_number}" if invoice else f"Contract {view.contract.number}"
+    if owed <= 0:
+        raise InvalidInput(f"{where} is already paid; nothing is outstanding.")
+    if value["minor"] > owed:
+        left = money(owed, cur, lang)
+        raise InvalidInput(f"That's more than what is left: {where} has {left} outstanding. "
+                           f"Record {left} or less.")
+    return value
+
+
+def _chosen_invoice(ctx: FormContext, view):
+    invoice = ctx.answers.get("invoice")
+    if not invoice or invoice == OLDEST_FIRST:
+        return None
+    return next((i for i in view.installments if i.installment.id == int(invoice)), None)
+
+
+AMOUNT = F.amount("amount", "Amount", _amount_prompt)
 
 
 def _terms(ctx: FormContext) -> dict:
@@ -57,8 +93,16 @@ async def confirm(ctx: FormContext) -> Rich:
     return Rich.lines([Rich.of("Record this payment?"), summary_lines(ctx, PAY)])
 
 
+# The use case's names for its inputs -> the question to ask again.
+_FORM_FIELD = {"installment": "invoice", "currency": "amount", "amount": "amount", "paid_on": "paid_on"}
+
+
 async def submit(ctx: FormContext) -> list[Reply]:
-    result = await uc.record_payment(ctx.crm, ctx.actor, **_terms(ctx))
+    try:
+        result = await uc.record_payment(ctx.crm, ctx.actor, **_terms(ctx))
+    except DomainError as err:
+        err.field = _FORM_FIELD.get(err.field or "", err.field)
+        raise
     cur, lang = result.payment.currency, ctx.turn.language
     lines = [Rich.of("✅ Payment of ", bold(money(result.payment.amount_minor, cur, lang)), " recorded on ",
                      result.contract.contract.number, ".")]
@@ -78,7 +122,7 @@ PAY = register_flow(Flow(
     fields=(
         F.contract(),
         F.choice("invoice", "Apply to", "Apply it to which invoice?", _invoice_options),
-        F.amount("amount", "Amount", _amount_prompt),
+        replace(AMOUNT, parse=_parse_amount),
         F.day("paid_on", "Paid on", "📅 Paid on which day? (skip for today)", optional=True,
               allow_future=False, quick=("Today", "Yesterday")),
         F.choice("method", "Method", "How was it paid?", METHODS, optional=True),
