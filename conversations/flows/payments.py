@@ -33,6 +33,15 @@ async def _invoice_options(ctx: FormContext) -> list[Choice]:
     return choices[:13]
 
 
+async def _pick_invoice(ctx: FormContext, raw: str) -> str:
+    """An open invoice of the contract (or oldest-first), remembered by its label for the summary."""
+    for option in await _invoice_options(ctx):
+        if option.value == f"{ANSWER}{raw}":
+            F.remember_label(ctx, "invoice", option.label)
+            return raw
+    raise InvalidInput("That invoice is not open any more. Pick one below.")
+
+
 async def _amount_prompt(ctx: FormContext) -> Rich:
     view = await uc.contract_view(ctx.crm, ctx.actor, int(ctx.answers["contract"]))
     ctx.data["currency"] = view.contract.currency
@@ -121,7 +130,8 @@ PAY = register_flow(Flow(
     confirm=confirm,
     fields=(
         F.contract(),
-        F.choice("invoice", "Apply to", "Apply it to which invoice?", _invoice_options),
+        replace(F.choice("invoice", "Apply to", "Apply it to which invoice?", _invoice_options),
+                pick=_pick_invoice),
         replace(AMOUNT, parse=_parse_amount),
         F.day("paid_on", "Paid on", "📅 Paid on which day? (skip for today)", optional=True,
               allow_future=False, quick=("Today", "Yesterday")),
