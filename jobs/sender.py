@@ -2,9 +2,10 @@
 
 Delivery guarantee: a row is marked sent in its own short transaction right after the
 platform accepted it. If the process dies between the platform's "ok" and that commit, the row
-is re-claimed when its lease runs out and that ONE message is sent again; nothing is lost, and
-at most one message per crashed sender can repeat. Everything else (claiming, retries, dead
-letters) is exactly-once through the `claimed_by` guard on every update.
+is re-claimed when its lease runs out and that message is sent again; nothing is lost, and
+only messages in flight at the crash can repeat (at Telegram's pace one at most in practice;
+never more than `max_in_flight`). Everything else (claiming, retries, dead letters) is
+exactly-once through the `claimed_by` guard on every update.
 
 Pacing (per sender process): Telegram about 30 messages/s overall, 1/s per chat and 20/min per
 group chat (negative chat ids); Slack about 1/s per channel. A 429 (`RetryLater`) pauses that
