@@ -326,8 +326,11 @@ OUT_OF_RANGE = pytest.mark.xfail(
     "hist:deal:9223372036854775808",
     pytest.param("card:9223372036854775808", marks=OUT_OF_RANGE),
     pytest.param("task:done:9223372036854775808", marks=OUT_OF_RANGE),
+    "team:m:²",
+    pytest.param("task:snooze:1:²", marks=pytest.mark.xfail(
+        strict=True, reason="the task action trusts str.isdigit(), which accepts '²', then int() fails")),
 ])
-async def test_ids_too_big_for_the_database_are_refused(crm, rep, value):
+async def test_odd_ids_in_buttons_are_refused(crm, rep, value):
     load_all()
     prefix, _, rest = value.partition(":")
     try:
