@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dc_field
 from typing import TYPE_CHECKING, Any
 
-from conversations.forms import CHOICE, FLOWS, PICKER_KINDS, Field, Flow, FormContext, NeedChoice
+from conversations.forms import CHOICE, FLOWS, Field, Flow, FormContext, NeedChoice
 from conversations.messages import Choice, Reply
 from conversations.rich import Rich, bold, italic
 from handlers.errors import DomainError, InvalidInput
@@ -353,8 +353,6 @@ async def validate_all(flow: Flow, turn: "Turn", raw: dict[str, str]) -> tuple[d
         try:
             if fld.kind == CHOICE and fld.pick is None and fld.parse is None:
                 value = await _pick_choice(ctx, fld, text)
-            elif fld.kind in PICKER_KINDS and fld.pick is not None and text.isdigit():
-                value = await fld.pick(ctx, text)
             else:
                 value = await _parse_typed(ctx, state, fld, text)
         except NeedChoice as need:
