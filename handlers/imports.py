@@ -252,11 +252,10 @@ def _csv_rows(path: Path) -> Iterator[list[str]]:
             ) from None
     if "\x00" in text:
         raise InvalidInput("This doesn't look like a CSV file (it contains binary data). Send a CSV or .xlsx.")
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    return _checked_csv(csv.reader(io.StringIO(text), dialect))
+    # Spreadsheets in comma-decimal locales write ";"; pick what the header line uses most.
+    header = text.lstrip("\r\n").partition("\n")[0]
+    delimiter = max(",;\t", key=header.count)
+    return _checked_csv(csv.reader(io.StringIO(text), delimiter=delimiter))
 
 
 def _checked_csv(reader) -> Iterator[list[str]]:
@@ -300,8 +299,8 @@ def _map_headers(headers: list[str]) -> dict[int, str]:
 
 
 def _parse_row(crm: CRM, number: int, cells: list, columns: dict[int, str], directory, scope, user: User) -> Row:
-    raw = {field: _cell(cells[i]) if i < len(cells) else "" for i, field in columns.items()}
-    value = cells[[i for i, f in columns.items() if f == "value"][0]] if "value" in raw else None
+    typed = {field: cells[i] if i < len(cells) else None for i, field in columns.items()}
+    raw = {field: _cell(cell) for field, cell in typed.items()}
     name = clean_text(raw.get("name"), 200) or None
     company = clean_text(raw.get("company"), 200) or None
     phone = _optional(raw.get("phone"), lambda p: normalize_phone(p, crm.settings.phone_region), "phone")
@@ -316,7 +315,7 @@ def _parse_row(crm: CRM, number: int, cells: list, columns: dict[int, str], dire
         phone=phone,
         email=email,
         stage=_stage(raw.get("stage")),
-        value_minor=_value(value, currency),
+        value_minor=_value(typed.get("value"), currency),  # XLSX numbers arrive as numbers
         currency=currency,
         source=clean_text(raw.get("source"), 32).lower() or None,
         owner_id=_owner(raw.get("owner"), directory, scope, user),

@@ -281,7 +281,7 @@ async def test_more_than_100000_rows_is_refused(crm, make_user, tmp_path):
 
 async def test_semicolon_csv_and_utf16_are_read(crm, make_user, tmp_path):
     team = await seed_team(make_user)
-    semicolons = write(tmp_path, "eu.csv", "Name;Value;Currency\nJosé;1.500,50;EUR\n")
+    semicolons = write(tmp_path, "eu.csv", "Name;Value;Currency\nJosé;1.500,50;EUR\nShort\n")
     utf16 = write(tmp_path, "u16.csv", "Name,Company\nZoë,Ünal\n".encode("utf-16"))
 
     await apply_import(crm, team.ada, semicolons)
