@@ -235,8 +235,13 @@ def seeded_phone(user: int, k: int) -> str:
     return f"+97150{user:03d}{k:04d}"
 
 
-async def seed(crm, user_count: int) -> None:
-    """Reps with a Telegram identity, each with contacts, open deals and overdue tasks."""
+def chat_user_id(platform: str, user: int) -> str:
+    """The simulated rep's id on `platform`: a Telegram chat id, a Slack member id."""
+    return str(CHAT0 + user) if platform == "telegram" else f"U{CHAT0 + user}"
+
+
+async def seed(crm, user_count: int, platform: str = "telegram") -> None:
+    """Reps with a chat identity, each with contacts, open deals and overdue tasks."""
     from sqlalchemy import insert
 
     from storage.models import Contact, Deal, Identity, Task, User
@@ -246,8 +251,9 @@ async def seed(crm, user_count: int) -> None:
     for u in range(user_count):
         uid = 1000 + u
         users.append(dict(id=uid, display_name=f"Rep {u}", role="rep", timezone="UTC", created_at=now))
-        identities.append(dict(user_id=uid, platform="telegram", platform_user_id=str(CHAT0 + u),
-                               dm_address=f"telegram:{CHAT0 + u}", created_at=now))
+        pid = chat_user_id(platform, u)
+        identities.append(dict(user_id=uid, platform=platform, platform_user_id=pid,
+                               dm_address=f"{platform}:{pid}", created_at=now))
         for k in range(SEEDED_CONTACTS):
             cid = uid * 100 + k
             contacts.append(dict(id=cid, name=contact_name(u, k), phone=seeded_phone(u, k), owner_id=uid,
