@@ -69,7 +69,7 @@ def parse_when(text: str, *, now: datetime, tz: ZoneInfo, language: str = "en") 
     if not raw:
         raise InvalidInput(f"When? For example: {EXAMPLES}.")
     if _BARE_NUMBER.match(raw):
-        raise InvalidInput(f"“{raw}” is just a number. Try a date like {EXAMPLES}.")
+        raise InvalidInput(f"“{raw[:20]}” is just a number. Try a date like {EXAMPLES}.")
     local_now = now.astimezone(tz)
     today = local_now.date()
     raw = _expand(raw)
@@ -127,7 +127,7 @@ def parse_day(
     if not raw:
         raise InvalidInput("Which day? For example: today, yesterday, 15 Dec, 2026-12-20.")
     if _BARE_NUMBER.match(raw):
-        raise InvalidInput(f"“{raw}” is just a number. Try a day like 15 Dec or 2026-12-20.")
+        raise InvalidInput(f"“{raw[:20]}” is just a number. Try a day like 15 Dec or 2026-12-20.")
     local_now = now.astimezone(tz)
     today = local_now.date()
     raw = _expand(raw)

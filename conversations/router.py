@@ -26,11 +26,13 @@ from conversations.registry import ACTIONS, COMMANDS, Turn
 from conversations.rich import Rich, bold, code
 from handlers.context import CRM, Actor
 from handlers.errors import DomainError
+from handlers.values import clean_text
 from handlers.users import identify
 
 log = logging.getLogger(__name__)
 
 FLOW_TTL = timedelta(hours=24)
+MAX_INBOUND = 8000  # longer messages are cut; every field has its own, smaller cap
 GO = "go:"  # "go:<flow>:<field>=<value>,<field>=<value>" starts a flow with answers preset
 
 # The conversation whose stored state a successful submit clears, in the submit's own
@@ -187,7 +189,8 @@ class Router:
         return notes + step.replies
 
     async def _dispatch(self, msg: Inbound, turn: Turn, state: FormState | None) -> Step:
-        text = (msg.text or "").strip()
+        # Control characters never reach a parser, an echo or the database.
+        text = clean_text(msg.text, limit=MAX_INBOUND)
         if msg.action:
             return await self._button(msg, turn, state, msg.action)
         if msg.contact is not None:

@@ -12,6 +12,13 @@ from storage.uow import UnitOfWork
 
 T = TypeVar("T")
 
+# Ids arrive from button values a client can forge; beyond the column range they cannot exist.
+MAX_ID = 2**31 - 1
+
+
+def valid_id(id_: int) -> bool:
+    return isinstance(id_, int) and 0 < id_ <= MAX_ID
+
 
 async def acting_user(uow: UnitOfWork, actor: Actor) -> User:
     """The active user behind `actor`, or `UnknownUser`."""
@@ -35,7 +42,7 @@ async def can_see_owner(uow: UnitOfWork, user: User, owner_id: int) -> bool:
 async def visible(uow: UnitOfWork, repo: Repository[T], id_: int, user: User, what: str) -> T:
     """Fetch a record the user may see. Records outside their scope read as "not found", so an
     error never tells a rep that somebody else's record exists."""
-    obj = await repo.get(id_)
+    obj = await repo.get(id_) if valid_id(id_) else None
     if obj is None or not await can_see_owner(uow, user, obj.owner_id):
         raise NotFound(f"No {what} #{id_} that you can see.")
     return obj

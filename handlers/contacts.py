@@ -297,7 +297,7 @@ async def create_lead(
         label = contact_label(contact)
         deal = uow.deals.add(
             Deal(
-                contact_id=contact.id, title=deal_title or label, value_minor=money.minor,
+                contact_id=contact.id, title=deal_title or label[:MAX_NAME], value_minor=money.minor,
                 currency=money.currency, stage=Stage.NEW.value, owner_id=owner,
                 source=clean_source or contact.source, created_at=uow.now,
                 stage_changed_at=uow.now, last_touched_at=uow.now,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers.access import acting_user, can_see_owner, require_role
+from handlers.access import MAX_ID, acting_user, can_see_owner, require_role
 from handlers.context import CRM, Actor
 from handlers.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from storage.enums import Role
@@ -11,7 +11,6 @@ from storage.models import User
 from storage.uow import UnitOfWork
 
 # Ids are 32-bit integers in PostgreSQL; anything outside can only come from a forged value.
-MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)

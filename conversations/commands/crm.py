@@ -1,6 +1,7 @@
 """/find, /tasks, /pipeline and the buttons on tasks and cards."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 
 from conversations.cards import contact_card_reply, money, stage_label, task_line
@@ -15,6 +16,11 @@ from handlers import tasks as tasks_uc
 from handlers.values import format_money
 
 MAX_LISTED = 10
+
+
+def _number(arg: str) -> int | None:
+    """A button argument as a positive int; None for anything else (values can be forged)."""
+    return int(arg) if re.fullmatch(r"[0-9]{1,9}", arg or "") else None
 
 
 @command("find", "Search contacts by name, company, email or phone digits", order=70)
@@ -52,9 +58,10 @@ async def card(turn: Turn, contact_id: int) -> Reply:
 
 @action("card")
 async def card_action(turn: Turn, args: list[str]) -> list[Reply]:
-    if not args or not args[0].isdigit():
+    contact_id = _number(args[0]) if args else None
+    if contact_id is None:
         return [Reply.say("That button is out of date.")]
-    return [await card(turn, int(args[0]))]
+    return [await card(turn, contact_id)]
 
 
 def _task_choices(task_id: int) -> tuple[Choice, ...]:
@@ -89,14 +96,15 @@ async def tasks(turn: Turn, args: str) -> list[Reply]:
 @action("task")
 async def task_action(turn: Turn, args: list[str]) -> list[Reply]:
     """task:done:<id>, task:snooze:<id>:<minutes>, task:tomorrow:<id> (from lists and reminders)."""
-    if len(args) < 2 or not args[1].isdigit():
+    task_id = _number(args[1]) if len(args) >= 2 else None
+    if task_id is None:
         return [Reply.say("That button is out of date.")]
-    verb, task_id = args[0], int(args[1])
+    verb = args[0]
     if verb == "done":
         task = await tasks_uc.complete_task(turn.crm, turn.actor, task_id)
         return [Reply(text=Rich.of("✅ Done: ", task.title), edit_key=f"task:{task_id}")]
     if verb == "snooze":
-        minutes = int(args[2]) if len(args) > 2 and args[2].isdigit() else 60
+        minutes = (_number(args[2]) if len(args) > 2 else None) or 60
         until = turn.now + timedelta(minutes=max(5, min(minutes, 7 * 24 * 60)))
     elif verb == "tomorrow":
         local = turn.now.astimezone(turn.tz).date() + timedelta(days=1)
