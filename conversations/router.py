@@ -27,7 +27,7 @@ from conversations.rich import Rich, bold, code
 from handlers.context import CRM, Actor
 from handlers.errors import DomainError
 from handlers.values import clean_text
-from handlers.users import identify
+from handlers.users import adopt_platform_timezone, identify
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +336,8 @@ class Router:
         if actor is not None:
             async with self.crm.reader() as uow:
                 user = await uow.users.get(actor.user_id)
+            if msg.timezone and not user.timezone_chosen and msg.timezone != user.timezone:
+                user.timezone = await adopt_platform_timezone(self.crm, actor, msg.timezone)
             tz, language, role, name = ZoneInfo(user.timezone), user.language, user.role, user.display_name
             actor = Actor(actor.user_id, msg.platform, msg.message_ref)
         return Turn(

@@ -235,6 +235,22 @@ async def my_settings(crm: CRM, actor: Actor) -> User:
         return user
 
 
+async def adopt_platform_timezone(crm: CRM, actor: Actor, timezone: str) -> str:
+    """Take the zone a platform reports (Slack's profile) unless the user chose one; returns
+    the zone in effect."""
+    async with crm.uow(actor, action="adopt_platform_timezone") as uow:
+        user = await acting_user(uow, actor)
+        try:
+            zone = parse_timezone(timezone)
+        except InvalidInput:
+            return user.timezone
+        if user.timezone_chosen or user.timezone == zone:
+            return user.timezone
+        uow.audit.set(user, "timezone", zone)
+        await uow.commit()
+        return zone
+
+
 async def update_settings(
     crm: CRM,
     actor: Actor,
@@ -255,6 +271,7 @@ async def update_settings(
     values: dict[str, object] = {}
     if timezone is not None:
         values["timezone"] = parse_timezone(timezone)
+        values["timezone_chosen"] = True
     if language is not None:
         values["language"] = parse_language(language)
     if work_start is not None:

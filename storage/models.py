@@ -45,6 +45,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="rep")
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # False while the zone is a default or came from a platform profile (Slack): then the
+    # profile may update it; True once the user chose one in /settings.
+    timezone_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
     language: Mapped[str] = mapped_column(String(16), default="en")
     work_start: Mapped[time] = mapped_column(Time, default=time(9, 0))
     work_end: Mapped[time] = mapped_column(Time, default=time(18, 0))

@@ -352,3 +352,22 @@ async def test_ids_beyond_32_bits_read_as_not_found(crm, org):
         await deactivate(crm, org["admin"], org["rana"].user_id, reassign_to=2**63)
     [reply] = await press(turn_of(crm, org["admin"], "admin"), "team:m:2147483648")
     assert reply.text.plain.startswith("That button is out of date")
+
+
+async def test_slack_profile_zone_is_adopted_until_the_user_chooses_one(crm, make_user):
+    """The platform's zone applies while the user has not picked one in /settings."""
+    from conversations.messages import Inbound
+    from conversations.router import Router
+    from handlers.users import update_settings
+    from storage.models import User
+
+    rep = await make_user("Sara", identity=("slack", "U1"))
+    router = Router(crm)
+    msg = Inbound(platform="slack", chat_id="D1", user_id="U1", text="/help", timezone="Asia/Dubai")
+    await router.handle(msg)
+    async with crm.reader() as uow:
+        assert (await uow.session.get(User, rep.user_id)).timezone == "Asia/Dubai"
+    await update_settings(crm, rep, timezone="Europe/Berlin")
+    await router.handle(msg)
+    async with crm.reader() as uow:
+        assert (await uow.session.get(User, rep.user_id)).timezone == "Europe/Berlin"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 20:16:43.091158
+Create Date: 2026-12-04 20:31:39.320585
 """
 from typing import Sequence, Union
 
@@ -87,6 +87,7 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('manager_id', sa.Integer(), nullable=True),
     sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('timezone_chosen', sa.Boolean(), nullable=False),
     sa.Column('language', sa.String(length=16), nullable=False),
     sa.Column('work_start', sa.Time(), nullable=False),
     sa.Column('work_end', sa.Time(), nullable=False),
