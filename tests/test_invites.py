@@ -270,3 +270,20 @@ async def test_a_stranger_joins_and_links_through_the_router(crm, org):
     [linked] = await router.handle(Inbound(platform="console", chat_id="local", user_id="local", text=link_text))
     assert linked.text.plain.startswith("🔗 Linked.")
     assert (await identify(crm, "console", "local")).user_id == org["rana"].user_id
+
+
+async def test_slack_admin_adds_a_workspace_member_by_mention(crm, make_user):
+    """`/crm invite @sara rep` on Slack adds the member at once; they are then recognised."""
+    from conversations.messages import Inbound
+    from conversations.router import Router
+    from handlers.users import identify
+
+    await make_user("Boss", role="admin", identity=("slack", "UADMIN"))
+    router = Router(crm)
+    replies = await router.handle(Inbound(platform="slack", chat_id="DADMIN", user_id="UADMIN",
+                                          text="/invite <@U0456|sara> rep"))
+    assert "Added sara as a rep" in replies[0].text.plain
+    sara = await identify(crm, "slack", "U0456")
+    assert sara is not None
+    async with crm.reader() as uow:
+        assert (await uow.users.get(sara.user_id)).role == "rep"

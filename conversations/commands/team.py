@@ -3,6 +3,7 @@
 a value can be forged."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 
 from conversations.messages import Choice, Reply
@@ -19,7 +20,7 @@ from handlers.channels import (
 )
 from handlers.contacts import contact_label, search_contacts
 from handlers.errors import InvalidInput
-from handlers.invites import create_invite, create_link_code, join, link_identity, platform_name
+from handlers.invites import add_member, create_invite, create_link_code, join, link_identity, platform_name
 from handlers.team import (
     MAX_ID,
     MemberView,
@@ -66,8 +67,15 @@ def _plural(n: int, word: str) -> str:
 # --- invites and linking --------------------------------------------------------------------
 
 
+# A Slack mention in a slash command: <@U0456|sara> (the manifest sets should_escape).
+_SLACK_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|([^>]*))?>")
+
+
 @command("invite", "Invite someone: /invite rep (or manager)", order=80)
 async def invite_command(turn: Turn, args: str) -> list[Reply]:
+    mention = _SLACK_MENTION.search(args or "")
+    if mention and turn.inbound.platform == "slack":
+        return await _add_slack_member(turn, mention, _SLACK_MENTION.sub(" ", args))
     word = (args or "rep").split()[0].lower()
     if word not in {r.value for r in Role}:
         raise InvalidInput("Who are you inviting? Try /invite rep or /invite manager.", field="role")
@@ -80,6 +88,19 @@ async def invite_command(turn: Turn, args: str) -> list[Reply]:
         lines.append(Rich.of("On Telegram they tap: ", link(invite.deep_link, invite.deep_link)))
     lines.append(Rich.of("Anywhere else they send: ", code(f"/join {invite.code}")))
     return [Reply(text=Rich.lines(lines))]
+
+
+async def _add_slack_member(turn: Turn, mention: re.Match, rest: str) -> list[Reply]:
+    """`/crm invite @user rep`: a workspace member added straight away, no code needed."""
+    word = (rest.split() or ["rep"])[0].lower()
+    if word not in {r.value for r in Role}:
+        raise InvalidInput("Add them as what? Try /crm invite @user rep.", field="role")
+    user_id, name = mention.group(1), mention.group(2) or ""
+    await add_member(
+        turn.crm, turn.actor, platform="slack", platform_user_id=user_id, display_name=name,
+        role=Role(word), dm_address=f"slack:{user_id}",
+    )
+    return [Reply.say("✅ Added ", bold(name or user_id), f" as a {word}. They can use /crm now.")]
 
 
 @command("join", "Join with an invite code: /join <code>", public=True, order=81)
