@@ -66,7 +66,8 @@ log = logging.getLogger(__name__)
 
 FLOW_BUTTONS = ("nav:", "ans:", "say:")  # buttons that answer a flow's question
 SORRY = "Something went wrong; your answers are kept — try again."
-MAX_ATTEMPTS = 5  # tries of one direct reply through 429s and migrations
+MAX_ATTEMPTS = 5  # tries of one direct reply through 429s, outages and migrations
+NETWORK_BACKOFF_S = 0.5  # first wait after a 5xx/timeout/drop on a direct reply, then doubled
 SAFETY = 1.05  # a 5% margin under the limits absorbs network jitter at Telegram's counter
 _REMEMBERED = 2000  # message ids kept for edits (questions, keyed cards)
 _GONE = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights",
@@ -395,9 +396,10 @@ class TelegramChannel:
             log.info("Telegram: could not close question %s: %s", question, err)
 
     async def _paced(self, chat_id: str, call: Callable[[str], Awaitable[T]]) -> T:
-        """Run `call(chat)` within the pacing, waiting out 429s and following migrations."""
+        """Run `call(chat)` within the pacing, waiting out 429s, brief outages (5xx, timeouts,
+        dropped connections) and following migrations."""
         chat = self._migrated.get(chat_id, chat_id)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             await self._pacer.wait(chat)
             try:
                 return await call(chat)
@@ -409,7 +411,16 @@ class TelegramChannel:
                 chat = self._follow(chat_id, err)
             except Forbidden as err:
                 raise Unreachable(str(err)) from err
-        raise RetryLater(1.0, f"chat {chat} still rate limited after {MAX_ATTEMPTS} tries")
+            except BadRequest:  # a NetworkError subclass, but a refusal: retrying cannot help
+                raise
+            except NetworkError as err:
+                # Without this the reply is lost and the user told "something went wrong" for
+                # an action that did happen. A timed-out send may have arrived: at worst the
+                # reply shows twice.
+                seconds = NETWORK_BACKOFF_S * 2**attempt
+                log.info("Telegram: %s for chat %s, retrying in %ss", err, chat, seconds)
+                self._pacer.pause(chat, seconds)
+        raise RetryLater(1.0, f"chat {chat} still failing after {MAX_ATTEMPTS} tries")
 
     def _follow(self, chat_id: str, err: ChatMigrated) -> str:
         new = str(err.new_chat_id)
