@@ -150,7 +150,7 @@ def captured_sql(engine) -> Iterator[list[tuple[str, object]]]:
 
 
 async def query_plans(engine, statements: list[tuple[str, object]]) -> list[str]:
-    """EXPLAIN QUERY PLAN (SQLite) / EXPLAIN (PostgreSQL) of each distinct statement."""
+    """EXPLAIN QUERY PLAN (SQLite) / EXPLAIN without costs (PostgreSQL) of each distinct statement."""
     sqlite = engine.dialect.name == "sqlite"
     out: list[str] = []
     seen: set[str] = set()
@@ -159,7 +159,7 @@ async def query_plans(engine, statements: list[tuple[str, object]]) -> list[str]
             if statement in seen:
                 continue
             seen.add(statement)
-            prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN (COSTS OFF) "
             result = await conn.exec_driver_sql(prefix + statement, params)
             rows = result.fetchall()
             first_line = " ".join(statement.split())[:160]

@@ -48,21 +48,21 @@ def start_once(data_dir: Path) -> tuple[float, float, float]:
     for name in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "CRM_API_KEY"):
         env.pop(name, None)
     started = time.perf_counter()
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "main.py", "console"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as proc:
+        seen = []
         for line in proc.stdout:
             if BANNER in line:
                 elapsed = time.perf_counter() - started
                 rss, peak = rss_mb(proc.pid)
                 break
+            seen.append(line)
         else:
-            raise RuntimeError(f"console exited before its prompt: {proc.stderr.read()[-2000:]}")
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=60)
+            raise RuntimeError("console exited before its prompt:\n" + "".join(seen)[-2000:])
+        proc.stdin.close()  # end of input: the console exits
+        proc.stdout.read()
     return elapsed, rss, peak
 
 
