@@ -8,13 +8,15 @@ For each size a fresh database is seeded with bulk inserts: N interactions and, 
 N/10 contacts and deals (a year of history: 35% won, 20% lost, the rest open, a fifth of those
 untouched for weeks), a task for every other deal, a contract with 3 installments and a
 payment for half the won deals, 45 users, one team channel, and the outbox's year of sent
-notifications (a morning plan per user per day, a reminder per task, a nudge per deal). Then, with the clock at a
-Friday 10:00 UTC, each operation is timed (one warm run) and its peak Python memory measured
-in a second run (tracemalloc): the monthly report, the pipeline board, the neglected-lead
-scan (its query, and the whole job writing one nudge per neglected deal), the daily summary
-job, the morning plans job, and a CSV export of the interactions. Growth = time ratio between consecutive sizes
-(10x the data; linear growth shows 10x). Finally the query plans of the scans on the largest
-size. Prints figures; asserts nothing.
+notifications (a morning plan per user per day, a reminder per task, a nudge per deal).
+
+With the clock at a Friday 10:00 UTC, each operation is timed (one warm run) and its peak
+Python memory measured in a second run (tracemalloc): the monthly report, the pipeline board,
+the neglected-lead scan (its query, and the whole job writing one nudge per neglected deal),
+the reminders job, the daily summary job, the morning plans job and a CSV export of the
+interactions. Growth = time ratio between consecutive sizes (10x the data: linear growth
+shows 10x). Then the query plans of the jobs on the largest size. Prints figures; asserts
+nothing.
 """
 from __future__ import annotations
 
@@ -209,7 +211,7 @@ def operations(crm):
     from handlers.context import Actor
     from handlers.exports import export
     from handlers.reports import report
-    from jobs.scans import CONFIG, daily_summaries, morning_plans, neglected_leads
+    from jobs.scans import CONFIG, daily_summaries, followup_reminders, morning_plans, neglected_leads
     from storage.repos.scans import ScanRepository
 
     admin = Actor(1)
@@ -228,6 +230,7 @@ def operations(crm):
         ("pipeline board (admin)", lambda: deals_uc.pipeline(crm, admin), None),
         ("neglected-lead scan: query", neglected_query, None),
         ("neglected-lead job: + nudges", lambda: neglected_leads(crm, NOW), lambda: clear_outbox(crm)),
+        ("reminders job (every minute)", lambda: followup_reminders(crm, NOW), lambda: clear_outbox(crm)),
         ("daily summary job", lambda: daily_summaries(crm, NOW), lambda: clear_outbox(crm)),
         ("morning plans job (45 users)", lambda: morning_plans(crm, NOW), lambda: clear_outbox(crm)),
         ("export interactions csv", export_interactions, None),
@@ -235,8 +238,9 @@ def operations(crm):
 
 
 async def scans_plans(crm) -> list[str]:
-    """The query plans of the periodic scans (reminders, neglected leads, summary, installments)."""
-    from jobs.scans import followup_reminders, installment_reminders
+    """The query plans of the periodic jobs (reminders, neglected leads, summary, morning plans,
+    installments)."""
+    from jobs.scans import installment_reminders
 
     await clear_outbox(crm)
     with captured_sql(crm.db.engine) as seen:
@@ -245,7 +249,6 @@ async def scans_plans(crm) -> list[str]:
                 if before:
                     await before()
                 await call()
-        await followup_reminders(crm, NOW)
         await installment_reminders(crm, NOW)
     return await query_plans(crm.db.engine, seen)
 
