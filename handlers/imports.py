@@ -24,7 +24,6 @@ from handlers.errors import InvalidInput
 from handlers.values import clean_text, normalize_email, normalize_phone, to_minor
 from storage.enums import STAGE_INFO, CLOSED_STAGES, Stage
 from storage.models import Contact, Deal, Interaction, StageChange, User
-from storage.repos.audit import CREATED
 from storage.repos.reports import TransferRepository
 from storage.uow import UnitOfWork
 
@@ -148,32 +147,35 @@ async def apply_import(
 
 
 async def _write_batch(uow: UnitOfWork, user: User, rows: list[Row]) -> None:
+    """Contacts, deals, first stage changes, notes and audit rows for one batch, in bulk."""
+    repo = TransferRepository(uow.session)
     now = uow.now
-    contacts = [
-        Contact(name=r.name, company=r.company, phone=r.phone, email=r.email, source=r.source,
-                tags=r.tags, owner_id=r.owner_id, created_at=now)
+    contact_ids = await repo.insert_numbered(Contact, [
+        {"name": r.name, "company": r.company, "phone": r.phone, "email": r.email, "source": r.source,
+         "tags": r.tags, "owner_id": r.owner_id, "created_at": now}
         for r in rows
-    ]
-    uow.session.add_all(contacts)
-    await uow.flush()
-    deals = [
-        Deal(contact_id=c.id, title=r.title, value_minor=r.value_minor, currency=r.currency,
-             stage=r.stage.value, owner_id=r.owner_id, source=r.source, created_at=now,
-             stage_changed_at=now, last_touched_at=now,
-             closed_at=now if r.stage in CLOSED_STAGES else None)
-        for r, c in zip(rows, contacts)
-    ]
-    uow.session.add_all(deals)
-    await uow.flush()
-    for r, c, d in zip(rows, contacts, deals):
-        uow.session.add(StageChange(deal_id=d.id, from_stage=None, to_stage=r.stage.value, actor_id=user.id, at=now))
-        if r.notes:
-            uow.session.add(Interaction(contact_id=c.id, deal_id=d.id, kind="note", summary=r.notes,
-                                        occurred_at=now, logged_by_id=user.id, created_at=now))
-        # Bulk rows are audited like `uow.audit.created`, without a flush per row.
-        uow.audit.note("contacts", c.id, CREATED, None, None)
-        uow.audit.note("deals", d.id, CREATED, None, None)
-    await uow.flush()
+    ])
+    deal_ids = await repo.insert_numbered(Deal, [
+        {"contact_id": cid, "title": r.title, "value_minor": r.value_minor, "currency": r.currency,
+         "stage": r.stage.value, "owner_id": r.owner_id, "source": r.source, "created_at": now,
+         "stage_changed_at": now, "last_touched_at": now,
+         "closed_at": now if r.stage in CLOSED_STAGES else None}
+        for r, cid in zip(rows, contact_ids)
+    ])
+    await repo.insert_many(StageChange, [
+        {"deal_id": did, "from_stage": None, "to_stage": r.stage.value, "actor_id": user.id, "at": now}
+        for r, did in zip(rows, deal_ids)
+    ])
+    await repo.insert_many(Interaction, [
+        {"contact_id": cid, "deal_id": did, "kind": "note", "summary": r.notes, "occurred_at": now,
+         "logged_by_id": user.id, "created_at": now}
+        for r, cid, did in zip(rows, contact_ids, deal_ids)
+        if r.notes
+    ])
+    source = uow.source
+    for entity, ids in (("contacts", contact_ids), ("deals", deal_ids)):
+        await repo.audit_created(entity, ids, change_id=uow.change_id, action=uow.action, actor_id=source.actor_id,
+                                 platform=source.platform, message_ref=source.message_ref, at=now)
 
 
 # --- reading and checking the file ---------------------------------------------------------
