@@ -85,7 +85,7 @@ class ConsoleChannel:
                 continue
             if not self._interactive:
                 self._print(f"> {text}")
-            for reply in await self.router.handle(self._inbound(text)):
+            for reply in await self.router.handle(self._inbound(text), self._progress):
                 self._show(reply)
 
     def _inbound(self, text: str) -> Inbound:
@@ -110,6 +110,9 @@ class ConsoleChannel:
             if choice.label.lower() == low:
                 return choice.value
         return None
+
+    async def _progress(self, reply: Reply) -> None:
+        self._print(render(reply))
 
     def _show(self, reply: Reply) -> None:
         self._print(render(reply))

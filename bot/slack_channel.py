@@ -276,7 +276,11 @@ class SlackChannel:
             user, channel, text=typed_text(event.get("text")) or None, message_ref=event.get("ts"),
             event_key=event_id, attachment=attachment,
         )
-        await self._deliver(channel, await self.router.handle(inbound))
+
+        async def progress(reply: Reply) -> None:
+            await self._deliver(channel, [reply])
+
+        await self._deliver(channel, await self.router.handle(inbound, progress))
         await self._refresh_home(user)
 
     async def _pressed(self, body: dict, *, action: str | None = None, text: str | None = None) -> None:
@@ -286,7 +290,10 @@ class SlackChannel:
         inbound = await self._inbound(
             user, channel, action=action, text=text, message_ref=ts, is_group=not is_direct(channel),
         )
-        await self._deliver(channel, await self.router.handle(inbound), pressed=ts)
+        async def progress(reply: Reply) -> None:
+            await self._deliver(channel, [reply], pressed=ts)
+
+        await self._deliver(channel, await self.router.handle(inbound, progress), pressed=ts)
         await self._refresh_home(user)
 
     async def _run_in_dm(self, user: str, text: str) -> None:

@@ -317,7 +317,10 @@ class TelegramChannel:
         await self._route(inbound, pressed)
 
     async def _route(self, inbound: Inbound, pressed: int | None = None) -> None:
-        replies = await self.router.handle(inbound)
+        async def progress(reply: Reply) -> None:
+            await self._deliver(inbound.chat_id, [reply], pressed)
+
+        replies = await self.router.handle(inbound, progress)
         in_flow = bool(inbound.text) or (inbound.action or "").startswith(FLOW_BUTTONS)
         try:
             await self._deliver(inbound.chat_id, replies, pressed, in_flow=in_flow)

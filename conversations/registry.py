@@ -32,12 +32,16 @@ class Turn:
     display_name: str = ""
     # Set by a handler to start a guided flow after it returns: (flow name, prefilled answers).
     start_flow: tuple[str, dict] | None = field(default=None)
+    # Shows an interim reply while long work runs (an import); surfaces that can edit a message
+    # replace the previous interim reply with the same `edit_key`. None: no interim replies.
+    progress: "ProgressFn | None" = field(default=None)
 
     @property
     def now(self):
         return self.crm.now()
 
 
+ProgressFn = Callable[[Reply], Awaitable[None]]
 CommandFn = Callable[[Turn, str], Awaitable[list[Reply]]]
 ActionFn = Callable[[Turn, list[str]], Awaitable[list[Reply]]]
 

@@ -22,7 +22,7 @@ from conversations.engine import FormState, Step
 from conversations.flows import load_all as load_flows
 from conversations.forms import FLOWS, Flow
 from conversations.messages import Choice, Inbound, Reply
-from conversations.registry import ACTIONS, COMMANDS, Turn
+from conversations.registry import ACTIONS, COMMANDS, ProgressFn, Turn
 from conversations.rich import Rich, bold, code
 from handlers.context import CRM, Actor
 from handlers.errors import DomainError
@@ -94,14 +94,16 @@ class Router:
 
     # --- entry points -------------------------------------------------------------------
 
-    async def handle(self, msg: Inbound) -> list[Reply]:
-        """Everything a user does goes through here; returns the replies to show them."""
+    async def handle(self, msg: Inbound, progress: ProgressFn | None = None) -> list[Reply]:
+        """Everything a user does goes through here; returns the replies to show them.
+
+        `progress`, when the surface gives one, shows interim replies during long work."""
         key = (msg.platform, msg.chat_id, msg.user_id)
         async with self._locks.get(key):
             if msg.event_key and await self._seen(msg):
                 return []
             try:
-                return await self._handle(msg)
+                return await self._handle(msg, progress)
             except DomainError as err:
                 return [Reply.say("⚠️ ", err.message)]
 
@@ -163,8 +165,9 @@ class Router:
 
     # --- dispatch -----------------------------------------------------------------------
 
-    async def _handle(self, msg: Inbound) -> list[Reply]:
+    async def _handle(self, msg: Inbound, progress: ProgressFn | None = None) -> list[Reply]:
         turn = await self._turn(msg)
+        turn.progress = progress
         # The console is the operator at the machine (and scripted sessions pipe many lines).
         if self.rate_limiter is not None and msg.platform != "console":
             wait = self.rate_limiter.check((msg.platform, msg.user_id))

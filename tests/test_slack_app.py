@@ -174,7 +174,7 @@ class RecordingRouter:
         self.crm = crm
         self.inbound = []
 
-    async def handle(self, inbound):
+    async def handle(self, inbound, progress=None):
         self.inbound.append(inbound)
         return []
 

@@ -122,11 +122,11 @@ async def test_a_handler_error_is_logged_and_the_user_told(crm, api, rana, caplo
     real = router.handle
     failures = []
 
-    async def flaky(inbound):
+    async def flaky(inbound, progress=None):
         if not failures:
             failures.append(inbound)
             raise RuntimeError("database hiccup")
-        return await real(inbound)
+        return await real(inbound, progress)
 
     router.handle = flaky
     async with running_bot(crm, api, router=router) as tg:
@@ -237,7 +237,7 @@ async def test_chats_run_concurrently_but_each_chat_in_order(crm, api):
     chat2_served = asyncio.Event()
 
     class Recorder:
-        async def handle(self, inbound):
+        async def handle(self, inbound, progress=None):
             log.append(f"start {inbound.chat_id} {inbound.text}")
             if inbound.text == "first":
                 await chat2_served.wait()

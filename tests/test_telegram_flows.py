@@ -245,11 +245,11 @@ async def test_an_error_mid_flow_keeps_the_answers(crm, api, rana):
     real = router.handle
     broken = []
 
-    async def flaky(inbound):
+    async def flaky(inbound, progress=None):
         if inbound.text == "Acme" and not broken:
             broken.append(inbound)
             raise RuntimeError("database hiccup")
-        return await real(inbound)
+        return await real(inbound, progress)
 
     router.handle = flaky
     async with running_bot(crm, api, router=router, chat_id=CHAT) as tg:
@@ -258,3 +258,18 @@ async def test_an_error_mid_flow_keeps_the_answers(crm, api, rana):
         assert "Something went wrong; your answers are kept" in said(await tg.say("Acme"))
         calls = await tg.say("Acme")
         assert "✅ Company: Acme" in said(calls) and "Phone" in said(calls)
+
+
+async def test_a_long_import_shows_progress_in_one_edited_message(tg, api, crm, rana):
+    """/import with a CSV: the preview's message turns into progress, then into the result."""
+    lines = ["Name,Phone,Company"] + [f"Client {i},+9715{i:08d},Co {i}" for i in range(1, 1201)]
+    api.add_file("csv1", ("\n".join(lines) + "\n").encode(), "documents/clients.csv")
+    document = {"file_id": "csv1", "file_unique_id": "c1", "file_name": "clients.csv"}
+    preview = await tg.say(None, document=document, caption="/import")
+    assert "1,200 new" in said(preview) or "1200 new" in said(preview)
+    calls = await tg.tap("Import 1200 new")
+    edits = [c.params["text"] for c in calls if c.method == "editMessageText"]
+    assert any("Importing… 500 of 1,200 rows" in t for t in edits), edits
+    assert "Importing" not in edits[-1]  # the same message ends with the result
+    assert len({c.params["message_id"] for c in calls if c.method == "editMessageText"}) == 1
+    assert len(await rows(crm, Contact)) == 1200

@@ -260,11 +260,17 @@ async def import_action(turn: Turn, args: list[str]) -> list[Reply]:
     del PENDING[token]
     if verb != "go":
         return [Reply.say("Import cancelled. Nothing was changed.")]
+    key = f"import:{token}"
+
+    async def progress(done: int, total: int) -> None:
+        if turn.progress is not None:
+            await turn.progress(Reply.say(f"⏳ Importing… {done:,} of {total:,} rows", edit_key=key))
+
     try:
-        result = await apply_import(turn.crm, turn.actor, pending.path)
+        result = await apply_import(turn.crm, turn.actor, pending.path, progress=progress)
     except DomainError as err:
-        return [Reply.say(f"{err} Nothing was imported.")]
-    return [Reply(text=render_import_result(result))]
+        return [Reply.say(f"{err} Nothing was imported.", edit_key=key)]
+    return [Reply(text=render_import_result(result), edit_key=key)]
 
 
 __all__ = ["render_report", "render_preview", "render_import_result"]
