@@ -296,17 +296,23 @@ async def crm_round(users: Users, u: int, n: int, tally: Tally, gate: Callable) 
         await gate()
         return await users.tap(chat, label)
 
+    async def create_anyway() -> None:
+        """Answer the duplicate check when it is asked (the names are alike on purpose)."""
+        if "Create anyway" in str(users.api.sent_to(chat)[-1].keyboard):
+            await tap("Create anyway")
+
     await say("/newlead")
     tally.started += 1
     await say(f"{FIRST[(n + u) % len(FIRST)]} Newman {u:03d}{n:03d}")
     await tap("Skip")  # company
     await say(f"+97155{u:03d}{n:04d}")
     await say(f"lead{u}x{n}@example.com")
-    if "Create anyway" in str(users.api.sent_to(chat)[-1].keyboard):  # a look-alike exists
-        await tap("Create anyway")
+    await create_anyway()
     await tap("Referral")
     await say(random.choice(("5k", "12,000", "AED 20,000", "1.5k")))
     await say(random.choice(("tomorrow 10am", "next monday 9:30", "in 3 days", "friday 2pm")))
+    # Another rep may have saved a look-alike meanwhile: the bot asks again before saving.
+    await create_anyway()
     tally.completed += "Lead saved" in users.last_text(chat)
 
     await say("/log")
