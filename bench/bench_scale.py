@@ -6,9 +6,10 @@
 
 For each size a fresh database is seeded with bulk inserts: N interactions and, in proportion,
 N/10 contacts and deals (a year of history: 35% won, 20% lost, the rest open, a fifth of those
-untouched for weeks), a task for every other deal, a contract with 3 installments and a
-payment for half the won deals, 45 users, one team channel, and the outbox's year of sent
-notifications (a morning plan per user per day, a reminder per task, a nudge per deal).
+untouched for weeks), a task for every other deal, a contract with 3 monthly installments
+(95% of those past due paid) for half the won deals, 45 users, one team channel, and the
+outbox's year of sent notifications (a morning plan per user per day, a reminder per task, a
+nudge per deal).
 
 With the clock at a Friday 10:00 UTC, each operation is timed (one warm run) and its peak
 Python memory measured in a second run (tracemalloc): the monthly report, the pipeline board,
@@ -105,13 +106,19 @@ def deal_rows(n_deals: int, reps: list[int], rng: random.Random):
             share = value // 3
             for seq in range(1, 4):
                 amount = share if seq < 3 else value - 2 * share
-                out["installments"].append(dict(id=3 * cid + seq - 3, contract_id=cid, seq=seq,
-                                                invoice_number=f"INV-{cid}-{seq}", amount_minor=amount,
-                                                due_date=signed + timedelta(days=30 * seq),
-                                                status="paid" if seq == 1 else "open"))
-            out["payments"].append(dict(id=cid, contract_id=cid, amount_minor=share, currency=currency,
-                                        paid_on=signed, method="bank", recorded_by_id=owner, created_at=closed))
-            out["allocations"].append(dict(payment_id=cid, installment_id=3 * cid - 2, amount_minor=share))
+                due = signed + timedelta(days=30 * seq)
+                # Most installments past due were paid on time; a few are late.
+                paid = due < NOW.date() - timedelta(days=7) and rng.random() < 0.95
+                iid = len(out["installments"]) + 1
+                out["installments"].append(dict(id=iid, contract_id=cid, seq=seq, invoice_number=f"INV-{cid}-{seq}",
+                                                amount_minor=amount, due_date=due,
+                                                status="paid" if paid else "open"))
+                if paid:
+                    pid = len(out["payments"]) + 1
+                    out["payments"].append(dict(id=pid, contract_id=cid, amount_minor=amount, currency=currency,
+                                                paid_on=due, method="bank", recorded_by_id=owner,
+                                                created_at=datetime.combine(due, clock_time(12), timezone.utc)))
+                    out["allocations"].append(dict(payment_id=pid, installment_id=iid, amount_minor=amount))
     return out
 
 
@@ -221,6 +228,10 @@ def operations(crm):
         async with crm.reader() as uow:
             return await ScanRepository(uow.session).neglected_deals(stale, NOW - CONFIG.untasked_grace)
 
+    async def reminders_query():
+        async with crm.reader() as uow:
+            return await ScanRepository(uow.session).tasks_due_between(NOW - CONFIG.reminder_lookback, NOW)
+
     async def export_interactions():
         for path in await export(crm, admin, "interactions", "csv"):
             path.unlink()
@@ -230,6 +241,7 @@ def operations(crm):
         ("pipeline board (admin)", lambda: deals_uc.pipeline(crm, admin), None),
         ("neglected-lead scan: query", neglected_query, None),
         ("neglected-lead job: + nudges", lambda: neglected_leads(crm, NOW), lambda: clear_outbox(crm)),
+        ("reminders scan: query", reminders_query, None),
         ("reminders job (every minute)", lambda: followup_reminders(crm, NOW), lambda: clear_outbox(crm)),
         ("daily summary job", lambda: daily_summaries(crm, NOW), lambda: clear_outbox(crm)),
         ("morning plans job (45 users)", lambda: morning_plans(crm, NOW), lambda: clear_outbox(crm)),
