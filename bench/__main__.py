@@ -95,7 +95,7 @@ def record(results: list[tuple[Benchmark, int, str, float, list[str]]], postgres
     text = replace_section(text, "machine", machine, "The machine")
     stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     for bench, code, output, seconds, extra in results:
-        command = " ".join(["python -m", bench.module, *[shlex.quote(a) for a in extra]])
+        command = " ".join([".venv/bin/python -m", bench.module, *extra])
         status = "" if code == 0 else f" — **failed (exit {code})**"
         body = f"Measured {stamp} in {seconds:.0f} s with `{command}`{status}:\n\n```text\n{output.rstrip()}\n```"
         text = replace_section(text, bench.name, body, bench.title)
@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         extra = size_arguments(args)[name] + (["--postgres", postgres_url] if bench.postgres and postgres_url else [])
         code, output, seconds = run_one(bench, extra)
-        shown = [a if a != postgres_url else "$CRM_TEST_POSTGRES_URL" for a in extra]
+        # The figures name the variable, never a URL that may hold a password.
+        shown = [shlex.quote(a) if a != postgres_url else '"$CRM_TEST_POSTGRES_URL"' for a in extra]
         results.append((bench, code, output, seconds, shown))
         summary.append((name, "ok" if code == 0 else f"failed (exit {code})", seconds))
     print(f"\n{'benchmark':<10} {'result':<28} {'wall time':>9}")
