@@ -16,7 +16,8 @@ from conversations.rich import Rich
 from handlers.users import CONSOLE_PLATFORM, CONSOLE_USER_ID
 
 # Kinds whose typed numbers are answers (an amount, a count), never picks from the list.
-_VALUE_KINDS = {"text", "when", "day", "amount", "phone", "email", "number"}
+# Dates are not among them: a bare number is never a date, so "1" picks the first quick answer.
+_VALUE_KINDS = {"text", "amount", "phone", "email", "number"}
 
 
 def _clean(text: str) -> str:
