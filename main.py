@@ -25,6 +25,7 @@ def configure_logging(level: str) -> None:
     # httpx logs every request URL at INFO, and Telegram's URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -71,7 +72,7 @@ async def serve(settings: Settings, *, console_only: bool) -> int:
     from bot.console_channel import ConsoleChannel
     from handlers.users import ensure_console_admin
     from jobs.intake_api import build_intake_app
-    from jobs.scheduler import build_scheduler
+    from jobs.scheduler import build_scheduler, stop_scheduler
     from jobs.sender import OutboxSender
 
     crm = await build_crm(settings)
@@ -121,7 +122,7 @@ async def serve(settings: Settings, *, console_only: bool) -> int:
             await stop.wait()
     finally:
         stop.set()
-        scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler)
         await sender_task
         for channel in channels.values():
             await channel.stop()

@@ -8,6 +8,8 @@ one, and a generous `misfire_grace_time` lets a run delayed by a busy loop still
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -122,11 +124,28 @@ async def build_scheduler(crm: CRM) -> AsyncIOScheduler:
     return scheduler
 
 
+# Jobs running right now, so a shutdown can let them finish instead of cancelling them
+# half-way through a transaction (a cancelled SQLite connection can keep the process alive).
+_RUNNING: set[asyncio.Task] = set()
+
+
 async def _safe_run(crm: CRM, name: str) -> None:
+    task = asyncio.current_task()
+    _RUNNING.add(task)
     try:
         await run_job(crm, name)
     except Exception:  # the next run retries; the scheduler must keep running
         log.exception("job %s failed", name)
+    finally:
+        _RUNNING.discard(task)
+
+
+async def stop_scheduler(scheduler: AsyncIOScheduler, timeout: float = 30.0) -> None:
+    """Stop starting jobs, let the running ones finish (up to `timeout`), then shut down."""
+    scheduler.pause()
+    if _RUNNING:
+        await asyncio.wait(set(_RUNNING), timeout=timeout)
+    scheduler.shutdown(wait=False)
 
 
 def next_run_times(now: datetime) -> dict[str, datetime | None]:
