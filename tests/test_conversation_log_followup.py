@@ -3,10 +3,11 @@ list; kind, summary, outcome; the next step and when."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from conversations.messages import Forwarded
+from conversations.messages import Attachment, Forwarded
 from conversations.router import Router
 from handlers.contacts import create_lead
 from handlers.values import Money
@@ -210,3 +211,32 @@ async def test_followup_in_the_users_time_zone(crm, make_user, leads):
     assert chat.last_text.endswith("Follow up with Layla Nasser — Sat 5 Dec, 09:00 Asia/Dubai")
     task = (await all_rows(crm, Task))[-1]
     assert task.due_at == datetime(2026, 12, 5, 5, 0, tzinfo=timezone.utc)
+
+
+# --- a file sent in the chat ------------------------------------------------------------------------
+
+
+async def test_a_file_is_attached_to_the_contact_picked(chat, crm, leads, tmp_path, settings):
+    sent = tmp_path / "inbox-quote.pdf"
+    sent.write_bytes(b"%PDF-1.4 quote")
+    await chat.send(attachment=Attachment(sent, "Quote v2.pdf", sent.stat().st_size))
+    assert chat.texts[0] == "📎 Quote v2.pdf received. Attach it to which contact?"
+    await chat.say("Omar")
+    assert chat.asking == "note"
+    await chat.say("Revised prices")
+    assert chat.last_text == "📎 Attached Quote v2.pdf to Omar Aziz's history."
+    [item] = await all_rows(crm, Interaction)
+    assert (item.kind, item.summary, item.attachment_name) == ("file", "Revised prices", "Quote v2.pdf")
+    assert Path(item.attachment_path).read_bytes() == b"%PDF-1.4 quote"
+    assert Path(item.attachment_path).is_relative_to(settings.data_dir.resolve())
+
+
+async def test_cancelling_an_attachment_saves_nothing(chat, crm, leads, tmp_path):
+    sent = tmp_path / "photo.jpg"
+    sent.write_bytes(b"jpeg")
+    await chat.send(attachment=Attachment(sent, "photo.jpg", 4), text="site visit")
+    await chat.say("Nobody at all")
+    assert "No contact matches" in chat.last_text and chat.asking == "contact"
+    await chat.say("cancel")
+    assert chat.last_text == "Cancelled. Nothing was saved from /attach."
+    assert await count_rows(crm, Interaction) == 0
