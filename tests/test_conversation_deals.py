@@ -219,3 +219,33 @@ async def test_won_cancel_at_the_summary_writes_nothing(chat, crm, acme):
     assert chat.last_text == "Cancelled. Nothing was saved from /won."
     assert await count_rows(crm, Contract) == 0 and await count_rows(crm, Installment) == 0
     assert (await deal_row(crm)).stage == "new"
+
+
+async def test_won_without_a_deal_value_needs_a_total(chat, crm, rana):
+    await create_lead(crm, rana, name="Globex")  # no value
+    await chat.say("/won Globex")
+    await chat.say("Globex")
+    assert "Contract total? (e.g. 12,000 or AED 45,000)" in chat.last_text
+    for answer in ("skip", "skip", "monthly", "2", "1 Jan"):
+        await chat.say(answer)
+    assert chat.asking == "total"
+    assert "The total must be more than zero" in chat.last_text
+    await chat.say("AED 4,000")
+    assert "• INV-2026-0002 · Mon 01 Feb 2027 · AED" in chat.last_text and "2,000.00" in chat.last_text
+    await chat.say("/tasks")  # an instant command at the confirmation shows the summary again
+    assert chat.asking == "__confirm__" and "Mark the deal won" in chat.last_text
+    assert await count_rows(crm, Contract) == 0
+    await chat.say("ok")
+    [contract] = await all_rows(crm, Contract)
+    assert (contract.total_minor, contract.currency) == (4_000_00, "AED")
+
+
+async def test_won_deals_are_not_offered_again(chat, crm, acme):
+    await chat.send(action=f"go:won:deal={acme.deal.id}")
+    for answer in ("skip", "skip", "monthly", "1", "1 Jan", "yes"):
+        await chat.say(answer)
+    assert "🏆 Deal won!" in chat.last_text
+    await chat.say("/won")
+    assert chat.labels == []
+    await chat.say("Acme")
+    assert "No open deal matches “Acme”" in chat.last_text

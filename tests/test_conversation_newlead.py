@@ -198,6 +198,9 @@ async def test_duplicate_use_the_existing_contact(chat, crm, rana):
     await answer_up_to_duplicate(chat)
     assert "⚠️ Acme Trading already exists (owner: Rana" in chat.last_text
     assert chat.labels == ["Use Acme Trading", "Create anyway", "Cancel"]
+    await chat.say("maybe")
+    assert "Please pick one of: Use Acme Trading, Create anyway, Cancel" in chat.last_text
+    assert chat.asking == "duplicate"
     await chat.press("Use Acme Trading")
     await chat.press("Referral")
     await chat.say("2000")
