@@ -248,6 +248,9 @@ def contract(name: str = "contract", label: str = "Contract",
         if cid is None:
             raise InvalidInput("Pick a contract from the list, or type the client's name.")
         view = await contracts_uc.contract_view(ctx.crm, ctx.actor, cid)
+        if view.balance_minor <= 0:  # an old "💵 Pay" button on a contract paid since
+            raise InvalidInput(f"{view.contract.number} is fully paid. Pick another contract, "
+                               "or type the client's name.")
         remember_label(ctx, name, contract_label(view))
         ctx.data["currency"] = view.contract.currency
         return view.contract.id

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import pytest
 
 from handlers.contacts import create_lead
-from handlers.contracts import win_deal_with_contract
+from handlers.contracts import record_payment, win_deal_with_contract
 from handlers.values import Money
 from storage.models import Allocation, Payment
 from tests.chat import all_rows, chat, count_rows, rana  # noqa: F401  (fixtures)
@@ -154,3 +154,11 @@ async def test_a_fully_paid_contract_is_not_offered(chat, crm, contract):
     assert chat.labels == []
     await chat.say("Acme")
     assert "No open contract matches “Acme”" in chat.last_text
+
+
+async def test_an_old_pay_button_on_a_paid_contract_says_so(chat, crm, rana, contract):
+    await record_payment(crm, rana, contract_id=contract.id, amount_minor=9_000_00)
+    await chat.send(action=f"go:pay:contract={contract.id}")
+    assert chat.texts[0].startswith("⚠️ CTR-2026-0001 is fully paid. Pick another contract")
+    assert chat.asking == "contract"
+    assert await count_rows(crm, Payment) == 1
