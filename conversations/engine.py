@@ -284,6 +284,11 @@ async def _pick_choice(ctx: FormContext, fld: Field, raw: str) -> str:
     return raw
 
 
+def is_verb(text: str) -> bool:
+    """Whether `text` is one of the words that answer a question (cancel, back, skip, yes)."""
+    return text.strip().lower() in _CANCEL_WORDS | _BACK_WORDS | _SKIP_WORDS | _YES_WORDS
+
+
 def cancel(state: FormState) -> Step:
     return Step(None, [Reply.say("Cancelled. Nothing was saved from /", state.flow, ".")])
 

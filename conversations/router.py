@@ -208,6 +208,8 @@ class Router:
             return await engine.on_text(state, turn, text)
         if not text:
             return Step(None, [])
+        if engine.is_verb(text):  # "yes" or "cancel" typed after the flow already ended
+            return Step(None, [Reply.say("No question is open right now. /help lists what I can do.")])
         # Plain text outside a flow: the most useful reading is a search.
         return Step(None, await COMMANDS["find"].run(turn, text))
 

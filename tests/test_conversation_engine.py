@@ -167,3 +167,11 @@ async def test_prefilled_buttons_start_a_flow_with_answers(chat, crm, rana):
     await chat.say("Send the revised quote")
     await chat.say("tomorrow 3pm")
     assert "⏰ Follow-up set for Acme Trading: Send the revised quote — Sat 5 Dec, 15:00 UTC" in chat.last_text
+
+
+async def test_answer_words_after_a_flow_ended_are_not_searched(chat, crm):
+    for word in ("yes", "cancel", "skip", "back"):
+        await chat.say(word)
+        assert chat.last_text == "No question is open right now. /help lists what I can do."
+    await chat.say("Acme")  # any other text is a search
+    assert chat.last_text.startswith("🔎 Nothing matches “Acme”")
