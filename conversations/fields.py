@@ -14,7 +14,7 @@ from conversations.amounts import parse_amount
 from conversations.dates import format_day, format_when, parse_day, parse_when
 from conversations.engine import ANSWER
 from conversations.forms import (
-    AMOUNT, CHOICE, CONTACT, CONTRACT, DAY, DEAL, EMAIL, NUMBER, PHONE, TEXT, WHEN,
+    AMOUNT, CHOICE, CONTACT, CONTRACT, DAY, DEAL, EMAIL, FLOWS, NUMBER, PHONE, TEXT, WHEN,
     Field, FormContext, NeedChoice,
 )
 from conversations.messages import Choice
@@ -272,6 +272,23 @@ def contract(name: str = "contract", label: str = "Contract",
 
     return Field(name, label, prompt, CONTRACT, parse=parse, pick=pick, options=options,
                  show=_show_label(name), when=when, placeholder="client name or CTR-2026-0001")
+
+
+def picker_prefill(flow: str, field_name: str):
+    """A flow's `prefill`: the command's text (`/log acme`) searches its record picker.
+
+    One match answers the question; several are offered as its choices; none leaves the
+    question to be asked with the reason (the engine shows the error as a note)."""
+
+    async def prefill(ctx: FormContext, args: str) -> dict:
+        fld = FLOWS[flow].field(field_name)
+        try:
+            return {fld.name: await fld.parse(ctx, args)}
+        except NeedChoice as need:
+            ctx.data["offered"] = [(c.label, c.value) for c in need.choices][:MAX_PICKS]
+            return {}
+
+    return prefill
 
 
 def answered(*names: str):

@@ -94,6 +94,19 @@ async def test_a_contact_with_several_open_deals_is_asked_which_one(chat, crm, r
     assert item.deal_id == second.id
 
 
+async def test_the_command_text_searches_the_contact(chat, crm, leads):
+    await chat.say("/log Haddad")  # two match: offered as the question's choices
+    assert chat.asking == "contact" and sorted(chat.labels) == ["Rana Haddad", "Sami Haddad"]
+    await chat.press("Sami Haddad")
+    assert chat.asking == "kind"
+    await chat.say("/followup Zed")  # none: the question explains and asks
+    assert "⚠️ No contact matches “Zed”" in chat.last_text and chat.asking == "contact"
+    await chat.say("/followup 4567")  # the last phone digits
+    assert chat.asking == "title"
+    await chat.say("back")
+    assert chat.asking == "contact"
+
+
 async def test_log_bad_input_at_every_step_keeps_earlier_answers(chat, crm, leads):
     await chat.say("/log")
     await chat.say("Zed")
@@ -137,7 +150,6 @@ async def test_log_back_skip_and_cancel(chat, crm, leads):
 async def test_log_without_a_next_step_reminds_the_rep(chat, crm, rana):
     await create_lead(crm, rana, name="Lina Saad")  # no next step
     await chat.say("/log Lina")
-    await chat.say("Lina")
     await chat.press("Call")
     await chat.say("No answer")
     await chat.say("skip")

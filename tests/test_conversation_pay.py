@@ -64,8 +64,8 @@ async def test_pay_oldest_first_shows_the_allocation_and_the_remaining_balance(c
 
 
 async def test_overpayment_is_refused_in_the_chat_with_the_balance(chat, crm, contract):
-    await chat.say("/pay")
-    await chat.say("Acme")
+    await chat.say("/pay acme")
+    assert chat.asking == "invoice"
     await chat.say("1")  # oldest open first, by number
     await chat.say("10k")
     assert chat.texts[0].startswith(

@@ -41,6 +41,7 @@ async def submit_move(ctx: FormContext) -> list[Reply]:
 
 MOVE = register_flow(Flow(
     name="move",
+    prefill=F.picker_prefill("move", "deal"),
     help="Move a deal to another stage (won, lost ...)",
     title="Move deal",
     order=40,
@@ -146,6 +147,7 @@ async def _regular(ctx: FormContext) -> bool:
 
 WON = register_flow(Flow(
     name="won",
+    prefill=F.picker_prefill("won", "deal"),
     help="Deal won: create the contract and its installment schedule",
     title="Deal won",
     order=50,

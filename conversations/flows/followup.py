@@ -31,6 +31,7 @@ async def submit(ctx: FormContext) -> list[Reply]:
 
 FOLLOWUP = register_flow(Flow(
     name="followup",
+    prefill=F.picker_prefill("followup", "contact"),
     help="Set the next step for a client: what and when",
     title="Follow-up",
     order=30,

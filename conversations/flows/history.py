@@ -73,6 +73,7 @@ async def _has_open_task(ctx: FormContext, contact_id: int) -> bool:
 
 LOG = register_flow(Flow(
     name="log",
+    prefill=F.picker_prefill("log", "contact"),
     help="Log a call, message, meeting, email or note",
     title="Log interaction",
     order=20,

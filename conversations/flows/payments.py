@@ -123,6 +123,7 @@ async def submit(ctx: FormContext) -> list[Reply]:
 
 PAY = register_flow(Flow(
     name="pay",
+    prefill=F.picker_prefill("pay", "contract"),
     help="Record a payment on a contract",
     title="Record payment",
     order=60,
