@@ -160,6 +160,7 @@ class Router:
             step = await engine.advance(state, turn)
             if step.submit or state.field == engine.CONFIRM:
                 step = await self._submit(msg, turn, state)
+            step = await self._hand_over(msg, turn, step)  # continues in the chat
             await self._save(msg, step.state)
         return FormResult(replies=step.replies)
 
@@ -180,16 +181,21 @@ class Router:
         step = await self._dispatch(msg, turn, state)
         if step.submit and step.state is not None:
             step = await self._submit(msg, turn, step.state, step.replies)
-        # A submit or a button may hand over to another flow (/move to won starts /won).
-        if turn.start_flow is not None:
-            name, preset = turn.start_flow
-            turn.start_flow = None
-            started = await engine.start(FLOWS[name], turn, preset=preset)
-            step = Step(started.state, step.replies + started.replies, started.submit)
-            if step.submit and step.state is not None:
-                step = await self._submit(msg, turn, step.state, step.replies)
+        step = await self._hand_over(msg, turn, step)
         await self._save(msg, step.state)
         return notes + step.replies
+
+    async def _hand_over(self, msg: Inbound, turn: Turn, step: Step) -> Step:
+        """A submit or a button may hand over to another flow (/move to won starts /won)."""
+        if turn.start_flow is None:
+            return step
+        name, preset = turn.start_flow
+        turn.start_flow = None
+        started = await engine.start(FLOWS[name], turn, preset=preset)
+        step = Step(started.state, step.replies + started.replies, started.submit)
+        if step.submit and step.state is not None:
+            step = await self._submit(msg, turn, step.state, step.replies)
+        return step
 
     async def _dispatch(self, msg: Inbound, turn: Turn, state: FormState | None) -> Step:
         # Control characters never reach a parser, an echo or the database.

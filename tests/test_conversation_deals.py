@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from conversations.messages import Inbound
 from handlers.contacts import create_lead
 from handlers.values import Money
 from storage.models import ConversationState, Contract, Deal, Installment, StageChange
@@ -248,3 +249,14 @@ async def test_won_deals_are_not_offered_again(chat, crm, acme):
     assert chat.labels == []
     await chat.say("Acme")
     assert "No open deal matches “Acme”" in chat.last_text
+
+
+async def test_a_whole_move_form_to_won_continues_with_won_in_the_chat(chat, crm, acme):
+    """A Slack modal submits /move at once; winning still hands over to the /won questions."""
+    msg = Inbound(platform="console", chat_id="u1", user_id="u1")
+    result = await chat.router.submit_form(msg, "move", {"deal": f"#{acme.deal.id}", "stage": "won"})
+    assert result.errors == {}
+    assert result.replies[0].text.plain == "🎉 Won! Let's set up the contract."
+    assert result.replies[-1].ask == "total"
+    await chat.say("skip")
+    assert chat.asking == "down"
