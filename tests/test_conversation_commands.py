@@ -67,7 +67,8 @@ async def test_find_with_several_matches_lists_them_and_a_card_shows_the_balance
     soon = crm.now() + timedelta(days=1)
     one = await create_lead(crm, rana, name="Sami Haddad", value=Money(3_000_00, "USD"), next_step_at=soon)
     await create_lead(crm, rana, name="Rana Haddad", next_step_at=soon)
-    await win_deal_with_contract(crm, rana, one.deal.id, count=3, frequency="monthly", first_due=date(2026, 11, 1))  # 1 Nov and 1 Dec overdue
+    # 1 Nov and 1 Dec are overdue on 4 Dec
+    await win_deal_with_contract(crm, rana, one.deal.id, count=3, frequency="monthly", first_due=date(2026, 11, 1))
     await chat.say("/find Haddad")
     assert chat.texts[0] == "🔎 2 matches for “Haddad”:"
     await chat.press("Sami Haddad")
