@@ -117,7 +117,7 @@ async def advance(state: FormState, turn: "Turn", notes: list[Rich] | None = Non
             summary = await flow.confirm(context(state, turn))
         except DomainError as err:
             # The answers fit one by one but not together (a down payment over the total).
-            return await reask(state, turn, _blamed(state, err), err.message)
+            return await reask(state, turn, blamed_field(state, err), err.message)
         state.field = CONFIRM
         return Step(
             state,
@@ -317,7 +317,7 @@ async def skip(state: FormState, turn: "Turn") -> Step:
     return await advance(state, turn, answered=f"{fld.label}: skipped")
 
 
-def _blamed(state: FormState, err: DomainError) -> str | None:
+def blamed_field(state: FormState, err: DomainError) -> str | None:
     """The field an error is about: its own, else the last one answered."""
     names = {f.name for f in state.spec.fields}
     if err.field in names:

@@ -310,8 +310,13 @@ class Router:
         try:
             replies = await flow.submit(ctx)
         except DomainError as err:
-            if err.field and err.field in {f.name for f in flow.fields}:
-                step = await engine.reask(state, turn, err.field, err.message)
+            blamed = engine.blamed_field(state, err)
+            if blamed is None:  # nothing to ask again: the flow cannot go on
+                return Step(None, (before or []) + [Reply.say("⚠️ ", err.message)])
+            if blamed == err.field or flow.confirm is None:
+                # Without a summary to show again, re-ask the last answer rather than leave the
+                # flow silently retrying the same submit on every message.
+                step = await engine.reask(state, turn, blamed, err.message)
                 return Step(step.state, (before or []) + step.replies)
             state.field = None
             again = await engine.advance(state, turn, [Rich.of("⚠️ ", err.message)])

@@ -9,7 +9,7 @@ from conversations.registry import COMMANDS
 from handlers.contacts import create_lead
 from handlers.contracts import win_deal_with_contract
 from handlers.interactions import log_interaction
-from handlers.tasks import create_task
+from handlers.tasks import complete_task, create_task
 from handlers.values import Money
 from storage.models import Task
 from tests.chat import all_rows, chat, rana  # noqa: F401  (fixtures)
@@ -151,3 +151,15 @@ async def test_pipeline_counts_and_values_per_stage_and_stalled_deals(chat, crm,
     assert sorted(chat.labels[1:]) == ["⏰ Acme Trading", "⏰ Globex"]
     await chat.press("⏰ Globex")
     assert chat.asking == "title"  # a follow-up for that deal, its contact implied
+
+
+async def test_rescheduling_a_task_done_meanwhile_says_so_and_can_be_left(chat, crm, rana):
+    task = await create_task(crm, rana, title="Call Acme", due_at=crm.now() + timedelta(hours=2))
+    await chat.say("/tasks")
+    await chat.press("Reschedule")
+    await complete_task(crm, rana, task.id)  # done from another device meanwhile
+    await chat.say("tomorrow")
+    assert chat.texts[0].startswith("⚠️ This task is already done.")
+    assert chat.asking == "due" and "cancel" in chat.last_text
+    await chat.say("cancel")
+    assert chat.last_text == "Cancelled. Nothing was saved from /reschedule."
