@@ -163,3 +163,12 @@ async def test_rescheduling_a_task_done_meanwhile_says_so_and_can_be_left(chat, 
     assert chat.asking == "due" and "cancel" in chat.last_text
     await chat.say("cancel")
     assert chat.last_text == "Cancelled. Nothing was saved from /reschedule."
+
+
+async def test_an_old_reschedule_button_of_a_done_task_is_refused_at_once(chat, crm, rana):
+    task = await create_task(crm, rana, title="Call Acme", due_at=crm.now() + timedelta(hours=2))
+    await chat.say("/tasks")
+    reschedule = chat.button("Reschedule").value
+    await complete_task(crm, rana, task.id)
+    await chat.send(action=reschedule)
+    assert chat.texts[0].startswith("⚠️ “Call Acme” is already done. /tasks shows the open ones.")

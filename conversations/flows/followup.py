@@ -11,6 +11,8 @@ from conversations.messages import Reply
 from conversations.rich import bold
 from handlers import contacts as contacts_uc
 from handlers import tasks as uc
+from handlers.errors import InvalidInput
+from storage.enums import TaskStatus
 
 
 async def _contact_needed(ctx: FormContext) -> bool:
@@ -48,6 +50,8 @@ FOLLOWUP = register_flow(Flow(
 
 async def _pick_task(ctx: FormContext, raw: str) -> int:
     task = await uc.get_task(ctx.crm, ctx.actor, int(raw) if raw.isdigit() else -1)
+    if task.status != TaskStatus.OPEN:  # a button from an old /tasks list
+        raise InvalidInput(f"“{task.title}” is already {task.status}. /tasks shows the open ones.")
     ctx.data["label:task"] = task.title
     return task.id
 
