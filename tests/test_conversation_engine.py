@@ -175,3 +175,18 @@ async def test_answer_words_after_a_flow_ended_are_not_searched(chat, crm):
         assert chat.last_text == "No question is open right now. /help lists what I can do."
     await chat.say("Acme")  # any other text is a search
     assert chat.last_text.startswith("🔎 Nothing matches “Acme”")
+
+
+async def test_a_list_offered_before_a_restart_can_be_answered_by_number_after(chat, crm, rana, settings, clock):
+    for name in ("Rana Haddad", "Sami Haddad"):
+        await create_lead(crm, rana, name=name)
+    await chat.say("/log Haddad")
+    offered = chat.labels
+    restarted = CRM(db=open_database(settings.database_url), settings=settings, clock=clock)
+    try:
+        again = Chat(Router(restarted), user_id="u1")
+        await again.say("2")
+        assert again.replies[-1].answered == f"Contact: {offered[1]}"
+        assert again.asking == "kind"
+    finally:
+        await restarted.db.dispose()
