@@ -140,3 +140,10 @@ def test_today_is_the_users_local_day_not_utcs():
     late_utc = datetime(2026, 12, 4, 22, 0, tzinfo=UTC)  # already Sat 5 Dec in Dubai
     assert parse_day("today", now=late_utc, tz=DUBAI) == date(2026, 12, 5)
     assert parse_day("today", now=late_utc, tz=NEW_YORK) == date(2026, 12, 4)
+
+
+def test_tomorrow_is_the_users_local_tomorrow_not_utcs():
+    late_utc = datetime(2026, 12, 4, 22, 0, tzinfo=UTC)  # Sat 02:00 in Dubai, Fri 17:00 in New York
+    assert when("tomorrow", DUBAI, late_utc) == "Sun 6 Dec, 09:00 Asia/Dubai"
+    assert when("tomorrow", NEW_YORK, late_utc) == "Sat 5 Dec, 09:00 America/New_York"
+    assert when("today 5pm", DUBAI, late_utc) == "Sat 5 Dec, 17:00 Asia/Dubai"
