@@ -23,7 +23,9 @@ _EOM = re.compile(r"^\s*(eom|end of (the )?month)\s*$", re.I)
 _EOW = re.compile(r"^\s*(eow|end of (the )?week)\s*$", re.I)
 _NEXT_WEEK = re.compile(r"^\s*next week\s*$", re.I)
 _TODAY_TOMORROW = re.compile(r"^\s*(today|tod|tomorrow|tmr|tmrw)\s*$", re.I)
-_HAS_TIME = re.compile(r"\d\s*(am|pm)\b|\d:\d\d|\b(noon|midnight)\b", re.I)
+_HAS_TIME = re.compile(
+    r"\d\s*(am|pm)\b|\d:\d\d|\b(noon|midnight)\b|\b(hours?|hrs?|minutes?|mins?)\b", re.I
+)  # "in 2 hours" is a time, not a day at 09:00
 _WEEKDAY = re.compile(r"\b(mon|tue|wed|thu|fri|sat|sun)[a-z]*\b", re.I)
 _NEXT = re.compile(r"\bnext\b", re.I)
 _ALIASES = {"tmr": "tomorrow", "tmrw": "tomorrow", "tod": "today"}

@@ -36,6 +36,8 @@ def when(text: str, tz: ZoneInfo, now: datetime = NOW) -> str:
     ("monday", "Mon 7 Dec, 09:00 Asia/Dubai"),
     ("15 Dec", "Tue 15 Dec, 09:00 Asia/Dubai"),
     ("2026-12-20 14:00", "Sun 20 Dec, 14:00 Asia/Dubai"),
+    ("in 2 hours", "Fri 4 Dec, 15:00 Asia/Dubai"),  # relative times keep their time of day
+    ("in 30 minutes", "Fri 4 Dec, 13:30 Asia/Dubai"),
 ])
 def test_dubai_phrases(text, echoed):
     assert when(text, DUBAI) == echoed
