@@ -84,7 +84,7 @@ LOG = register_flow(Flow(
         F.deal("deal_pick", "Deal", "💼 Which of their deals is this about?", when=_deal_choice_needed,
                contact_field="contact"),
         F.choice("kind", "Type", "What happened?", KINDS),
-        F.text("summary", "Summary", "📝 Short summary?", limit=2000, multiline=True,
+        F.text("summary", "Summary", "📝 Short summary? (e.g. Called about the quote; wants 10% off)", limit=2000, multiline=True,
                placeholder="Called about the quote; wants 10% off"),
         F.text("outcome", "Outcome", "🎯 Outcome? (e.g. interested, call back, not now)", optional=True),
         F.moment("follow_up", "Follow-up", "⏰ Next follow-up? (skip if none)", optional=True),
