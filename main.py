@@ -128,19 +128,8 @@ async def serve(settings: Settings, *, console_only: bool) -> int:
             await channel.stop()
         if runner is not None:
             await runner.cleanup()
-        await _let_other_tasks_finish()
         await crm.db.dispose()
     return 0
-
-
-async def _let_other_tasks_finish(timeout: float = 30) -> None:
-    """Before the database closes, let what still runs in this loop (scheduler jobs the
-    shutdown cancelled mid-transaction) unwind. Otherwise a job's SQLite connection is left
-    half-closed and the process never ends: a short piped console session quits while the
-    start-up scans still run."""
-    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    if others:
-        await asyncio.wait(others, timeout=timeout)
 
 
 async def one_shot(settings: Settings, args) -> int:
