@@ -72,7 +72,9 @@ async def followup_reminders(crm: CRM, now: datetime) -> int:
         since = now - CONFIG.reminder_lookback
         last_run = await JobRunRepository(uow.session).last_run("reminders")
         if last_run is not None:  # only what came due since (dedupe keys cover the overlap)
-            since = max(since, last_run - CONFIG.rescan_overlap)
+            # min(): after the clock was put back, the last run lies in the future; reading
+            # from there would skip tasks due in the hour the clock lives through again.
+            since = max(since, min(last_run, now) - CONFIG.rescan_overlap)
         due = await ScanRepository(uow.session).tasks_due_between(since, now)
         owners = await _users_by_id(uow, (d.task.owner_id for d in due))
         added = 0
