@@ -58,7 +58,13 @@ async def export(crm: CRM, actor: Actor, what: str, fmt: str = "csv") -> list[Pa
             shape = _shaper(kind, tz, for_csv=fmt == "csv")
             batches = repo.stream(kind, owners)
             writer = _write_csv if fmt == "csv" else _write_xlsx
-            await writer(path, kind, HEADERS[kind], batches, shape)
+            try:
+                await writer(path, kind, HEADERS[kind], batches, shape)
+            except BaseException:
+                # Cancelled or failed half-way: leave no partial file that looks like an export.
+                for written in (*paths, path):
+                    written.unlink(missing_ok=True)
+                raise
             paths.append(path)
     return paths
 
