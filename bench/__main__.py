@@ -19,7 +19,6 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 from bench import ROOT, machine_description, postgres_url_from_env
 

@@ -36,7 +36,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -185,7 +185,7 @@ async def echo_bot(api) -> AsyncIterator[Users]:
 
 @asynccontextmanager
 async def crm_bot(api, database_url: str, data_dir: Path, user_count: int, *, paced: bool):
-    """ChatCRM's Telegram surface on a seeded database: yields (users, crm)."""
+    """ChatCRM's Telegram surface on a seeded database: yields the simulated users."""
     from pydantic import SecretStr
 
     from bot.telegram_channel import SendLimits, TelegramChannel
@@ -208,7 +208,7 @@ async def crm_bot(api, database_url: str, data_dir: Path, user_count: int, *, pa
     users.sql = count_statements(crm.db.engine)
     await channel.start()
     try:
-        yield users, crm
+        yield users
     finally:
         await channel.stop()
         await crm.db.dispose()
@@ -438,7 +438,7 @@ async def run_crm(args, backend: str, postgres_url: str | None, tmp: Path) -> li
     for mode, paced in plans:
         user_count = args.users if mode == "closed" else args.rate_users
         async with scratch_database(backend, tmp, postgres_url) as url:
-            async with api_class() as api, crm_bot(api, url, tmp / "data", user_count, paced=paced) as (users, _):
+            async with api_class() as api, crm_bot(api, url, tmp / "data", user_count, paced=paced) as users:
                 tag = f"ChatCRM {backend}" + (", shipped pacing" if paced else "")
                 if mode == "closed":
                     runs.append(await closed_loop(tag, users, crm_round, args.users, args.rounds))
