@@ -57,7 +57,7 @@ def size_arguments(args) -> dict[str, list[str]]:
         "scale": ["--sizes", args.scale_sizes],
         "reports": ["--deals", str(args.reports_deals)],
         "fanout": ["--reps", str(args.fanout_reps)],
-        "dates": [],
+        "dates": ["--rounds", str(args.dates_rounds)],
         "startup": ["--runs", str(args.startup_runs)],
     }
 
@@ -87,11 +87,14 @@ def replace_section(text: str, name: str, body: str, title: str) -> str:
     return text.rstrip() + f"\n\n## {title}\n\n{block}\n"
 
 
-def record(results: list[tuple[Benchmark, int, str, float, list[str]]], postgres_url: str | None) -> None:
-    """Write the machine and each benchmark's figures into docs/benchmarks.md."""
+def record(results: list[tuple[Benchmark, int, str, float, list[str]]], postgres_url: str | None,
+           *, whole_run: bool) -> None:
+    """Write each benchmark's figures into docs/benchmarks.md, and the machine description
+    after a run of all of them (a run of a few keeps the recorded one)."""
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    machine = "\n".join(machine_description(postgres_url))
-    text = replace_section(text, "machine", machine, "The machine")
+    if whole_run or "<!-- bench:machine -->" not in text:
+        machine = "\n".join(machine_description(postgres_url))
+        text = replace_section(text, "machine", machine, "The machine")
     stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     for bench, code, output, seconds, extra in results:
         command = " ".join([".venv/bin/python -m", bench.module, *extra])
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes.add_argument("--scale-sizes", default="10000,100000")
     sizes.add_argument("--reports-deals", type=int, default=2000)
     sizes.add_argument("--fanout-reps", type=int, default=300)
+    sizes.add_argument("--dates-rounds", type=int, default=200)
     sizes.add_argument("--startup-runs", type=int, default=3)
     args = parser.parse_args(argv)
 
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, status, seconds in summary:
         print(f"{name:<10} {status:<28} {seconds:>7.0f} s")
     if results and not args.no_write:
-        record(results, postgres_url)
+        record(results, postgres_url, whole_run=not args.only)
         print(f"\nFigures written to {DOC.relative_to(ROOT)}")
     return 0 if all(code == 0 for _, code, *_ in results) else 1
 

@@ -58,3 +58,19 @@ def test_telegram_round_saves_a_lead_and_logs_a_call_through_the_real_bot(capsys
     crm_line = next(line for line in out.splitlines() if line.strip().startswith("ChatCRM sqlite  "))
     assert "flows saved 2/2" in crm_line and "17" in crm_line.split()
     assert "Something went wrong" not in out
+
+
+def test_dates_prints_a_warm_figure_for_every_phrase():
+    import subprocess
+    import sys
+
+    from bench import ROOT
+    from bench.bench_dates import DAYS, WHEN
+
+    done = subprocess.run([sys.executable, "-m", "bench.bench_dates", "--rounds", "1"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    for phrase in WHEN:
+        assert any(line.startswith(phrase + " ") for line in done.stdout.splitlines())
+    for phrase in DAYS:
+        assert f"day: {phrase}" in done.stdout
+    assert "all phrases" in done.stdout
