@@ -85,7 +85,8 @@ class Rep:
 
     def answers(self, name: str) -> dict[str, str]:
         return {"name": name, "company": f"Firm {self.n}", "phone": "skip",
-                "email": "skip", "source": "Website", "value": "5k", "next_step_at": "tomorrow 3pm"}
+                "email": "skip", "source": "Website", "value": "5k", "next_step_at": "tomorrow 3pm",
+                "duplicate": "Create anyway"}
 
     async def send(self, text: str, name: str, final: bool) -> list:
         msg = Inbound(platform="telegram", chat_id=str(9000 + self.n), user_id=str(9000 + self.n),
