@@ -10,16 +10,13 @@ import os
 import platform
 import sqlite3
 import statistics
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `python bench/bench_x.py` as well as `python -m bench.bench_x`
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent  # the repository (run `python -m bench` from it)
 
 
 def percentile(values: list[float], pct: float) -> float:
