@@ -327,9 +327,19 @@ def print_plans(backend: str, n: int, plans: list[str]) -> None:
           f"({'EXPLAIN QUERY PLAN' if backend == 'sqlite' else 'EXPLAIN'})")
     for line in plans:
         print(f"  {line}")
-    full = sorted({line.strip() for line in plans
-                   if (line.strip().startswith("SCAN ") and " USING " not in line) or "Seq Scan" in line})
-    print(f"  reads without an index: {', '.join(full) if full else 'none'}")
+    print(f"  reads without an index: {', '.join(sorted(tables_read_in_full(plans))) or 'none'}")
+
+
+def tables_read_in_full(plans: list[str]) -> set[str]:
+    """Tables a plan reads row by row: SQLite's `SCAN t` (no index), PostgreSQL's `Seq Scan on t`."""
+    tables = set()
+    for line in plans:
+        words = line.replace("->", "").split()
+        if words[:1] == ["SCAN"] and "USING" not in words:
+            tables.add(words[1])
+        elif "Seq Scan on" in line:
+            tables.add(line.split("Seq Scan on", 1)[1].split()[0])
+    return tables
 
 
 async def main_async(args) -> None:
