@@ -27,7 +27,8 @@ from conversations.rich import Rich, bold, code
 from handlers.context import CRM, Actor
 from handlers.errors import DomainError
 from handlers.values import clean_text
-from handlers.users import adopt_platform_timezone, identify
+from handlers.users import adopt_platform_timezone
+from storage.models import ConversationState, User
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,16 @@ class FormSpec:
 class FormResult:
     errors: dict[str, str] = field(default_factory=dict)
     replies: list[Reply] = field(default_factory=list)
+
+
+_LOOK_UP = object()  # `_turn` default: read the user from the database
+
+
+@dataclass
+class _Snapshot:
+    seen: bool = False
+    user: User | None = None
+    row: ConversationState | None = None
 
 
 class _Locks:
@@ -100,10 +111,11 @@ class Router:
         `progress`, when the surface gives one, shows interim replies during long work."""
         key = (msg.platform, msg.chat_id, msg.user_id)
         async with self._locks.get(key):
-            if msg.event_key and await self._seen(msg):
+            snap = await self._snapshot(msg)
+            if snap.seen:
                 return []
             try:
-                return await self._handle(msg, progress)
+                return await self._handle(msg, snap, progress)
             except DomainError as err:
                 return [Reply.say("⚠️ ", err.message)]
 
@@ -166,15 +178,15 @@ class Router:
 
     # --- dispatch -----------------------------------------------------------------------
 
-    async def _handle(self, msg: Inbound, progress: ProgressFn | None = None) -> list[Reply]:
-        turn = await self._turn(msg)
+    async def _handle(self, msg: Inbound, snap: "_Snapshot", progress: ProgressFn | None) -> list[Reply]:
+        turn = await self._turn(msg, snap.user)
         turn.progress = progress
         # The console is the operator at the machine (and scripted sessions pipe many lines).
         if self.rate_limiter is not None and msg.platform != "console":
             wait = self.rate_limiter.check((msg.platform, msg.user_id))
             if wait is not None:
                 return [Reply.say(f"Easy there — too many messages. Try again in {int(wait) + 1} s.")]
-        state, notes = await self._load(msg)
+        state, notes = await self._restore(msg, snap.row)
         if turn.actor is None:
             return await self._stranger(msg, turn)
 
@@ -346,30 +358,35 @@ class Router:
 
     # --- state and identity -------------------------------------------------------------
 
-    async def _turn(self, msg: Inbound) -> Turn:
-        actor = await identify(self.crm, msg.platform, msg.user_id)
+    async def _snapshot(self, msg: Inbound) -> "_Snapshot":
+        """One read for what every message needs: already processed? who is it? which flow?
+
+        (The hot path: a typed answer costs this read, the use case, and one write.)"""
+        async with self.crm.reader() as uow:
+            if msg.event_key and await uow.processed.exists(msg.platform, msg.event_key):
+                # Checked here, recorded with the state in `_save`: a crash in between lets the
+                # platform's re-delivery through instead of losing the message.
+                return _Snapshot(seen=True)
+            user = await uow.users.by_identity(msg.platform, msg.user_id)
+            row = await uow.conversations.find(msg.platform, msg.chat_id, msg.user_id)
+        return _Snapshot(user=user if user is not None and user.active else None, row=row)
+
+    async def _turn(self, msg: Inbound, user: User | None | object = _LOOK_UP) -> Turn:
+        if user is _LOOK_UP:
+            user = (await self._snapshot(msg)).user
+        actor = None
         tz, language, role, name = self.crm.settings.tz, self.crm.settings.language, "rep", ""
-        if actor is not None:
-            async with self.crm.reader() as uow:
-                user = await uow.users.get(actor.user_id)
+        if user is not None:
+            actor = Actor(user.id, msg.platform, msg.message_ref)
             if msg.timezone and not user.timezone_chosen and msg.timezone != user.timezone:
                 user.timezone = await adopt_platform_timezone(self.crm, actor, msg.timezone)
             tz, language, role, name = ZoneInfo(user.timezone), user.language, user.role, user.display_name
-            actor = Actor(actor.user_id, msg.platform, msg.message_ref)
         return Turn(
             crm=self.crm, actor=actor, inbound=msg, tz=tz, language=language, role=role,
             display_name=name,
         )
 
-    async def _seen(self, msg: Inbound) -> bool:
-        # Checked here, recorded with the state at the end (`_save`): a crash in between lets
-        # the platform's re-delivery through, instead of losing the message.
-        async with self.crm.reader() as uow:
-            return await uow.processed.exists(msg.platform, msg.event_key)
-
-    async def _load(self, msg: Inbound) -> tuple[FormState | None, list[Reply]]:
-        async with self.crm.reader() as uow:
-            row = await uow.conversations.find(msg.platform, msg.chat_id, msg.user_id)
+    async def _restore(self, msg: Inbound, row: ConversationState | None) -> tuple[FormState | None, list[Reply]]:
         if row is None:
             return None, []
         if row.flow not in FLOWS or self.crm.now() - row.updated_at > FLOW_TTL:
