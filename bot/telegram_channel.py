@@ -69,6 +69,9 @@ SORRY = "Something went wrong; your answers are kept — try again."
 MAX_ATTEMPTS = 5  # tries of one direct reply through 429s, outages and migrations
 NETWORK_BACKOFF_S = 0.5  # first wait after a 5xx/timeout/drop on a direct reply, then doubled
 SAFETY = 1.05  # a 5% margin under the limits absorbs network jitter at Telegram's counter
+# Telegram asks for about one message a second per chat but tolerates short bursts: a reply of
+# a few messages (an answer's echo, the next question, a card) goes out at once.
+CHAT_BURST = 3
 _REMEMBERED = 2000  # message ids kept for edits (questions, keyed cards)
 _GONE = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights",
          "have no rights", "need administrator rights")
@@ -96,21 +99,31 @@ class Pacer:
         self._next_any = 0.0
         self._next_chat: dict[str, float] = {}
 
+    def _rule(self, chat_id: str) -> tuple[float, int]:
+        """(seconds between sends, burst) for a chat; groups get no burst (20 a minute)."""
+        if chat_id.startswith("-"):
+            return SAFETY * self._limits.group_interval, 1
+        return SAFETY * self._limits.chat_interval, CHAT_BURST
+
     def reserve(self, chat_id: str) -> float:
-        """Book the next slot for `chat_id`; returns the seconds to wait for it."""
+        """Book the next slot for `chat_id`; returns the seconds to wait for it.
+
+        Per chat this is GCRA: `_next_chat` is when the chat's allowance is fully recovered,
+        and up to `burst` sends may start before it."""
         now = self._clock()
-        start = max(now, self._next_any, self._next_chat.get(chat_id, 0.0))
+        interval, burst = self._rule(chat_id)
+        recovered = max(self._next_chat.get(chat_id, 0.0), now)
+        start = max(now, self._next_any, recovered - (burst - 1) * interval)
         self._next_any = start + SAFETY / self._limits.overall_per_s
-        group = chat_id.startswith("-")
-        interval = self._limits.group_interval if group else self._limits.chat_interval
-        self._next_chat[chat_id] = start + SAFETY * interval
+        self._next_chat[chat_id] = max(recovered, start) + interval
         if len(self._next_chat) > _REMEMBERED:  # forget chats whose slot is long past
             self._next_chat = {c: t for c, t in self._next_chat.items() if t > now}
         return start - now
 
     def pause(self, chat_id: str, seconds: float) -> None:
         """Telegram said "retry after": keep off this chat for that long."""
-        until = self._clock() + seconds
+        interval, burst = self._rule(chat_id)
+        until = self._clock() + seconds + (burst - 1) * interval  # no send before now + seconds
         self._next_chat[chat_id] = max(self._next_chat.get(chat_id, 0.0), until)
 
     async def wait(self, chat_id: str) -> None:

@@ -297,3 +297,19 @@ async def test_a_wrong_token_is_a_clear_error(crm, api):
     with pytest.raises(SettingsError, match="refused TELEGRAM_BOT_TOKEN") as err:
         await channel.start()
     assert "WRONG" not in str(err.value) and err.value.__cause__ is None
+
+
+def test_pacer_lets_a_short_burst_through_then_spaces_a_chat():
+    """A reply of three messages goes at once; the fourth waits a second; groups get no burst."""
+    from bot.telegram_channel import Pacer
+
+    now = [100.0]
+    pacer = Pacer(SendLimits(overall_per_s=1000), lambda: now[0])
+    waits = [pacer.reserve("42") for _ in range(4)]
+    assert waits[:3] == [0.0, pytest.approx(0.00105), pytest.approx(0.0021)]
+    assert waits[3] == pytest.approx(1.05, abs=0.01)
+    group = Pacer(SendLimits(overall_per_s=1000), lambda: now[0])
+    assert group.reserve("-100") == 0.0 and group.reserve("-100") == pytest.approx(3.15, abs=0.01)
+    paused = Pacer(SendLimits(overall_per_s=1000), lambda: now[0])
+    paused.pause("7", 5.0)
+    assert paused.reserve("7") == pytest.approx(5.0, abs=0.01)

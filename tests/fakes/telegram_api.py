@@ -22,8 +22,8 @@ sendDocument, setMyCommands, deleteWebhook, setWebhook, getFile and the file dow
 finished with each update. `bot_settings(settings, api)` points any settings at the fake.
 
 `enforce_limits=True` answers 429 (with `retry_after`) to sendMessage/sendPhoto/sendDocument
-beyond Telegram's limits: 1 message/s per private chat, 20/min per group (negative chat id),
-30/s overall. `floods` counts those 429s; `messages` keeps what each chat received.
+beyond Telegram's limits: 1 message/s per private chat after a short burst of 3, 20/min per
+group (negative chat id), 30/s overall. `floods` counts those 429s; `messages` keeps what each chat received.
 """
 from __future__ import annotations
 
@@ -80,25 +80,34 @@ class _Failure:
 
 
 class _Limiter:
-    """Sliding windows of send times: per chat (1/s, group 20/min) and overall (30/s)."""
+    """Telegram's limits: overall 30/s and group 20/min as sliding windows; a private chat
+    1/s with the short burst of 3 Telegram tolerates (GCRA)."""
+
+    PRIVATE_BURST = 3
 
     def __init__(self) -> None:
         self._overall: deque[float] = deque()
-        self._chats: dict[str, deque[float]] = defaultdict(deque)
+        self._groups: dict[str, deque[float]] = defaultdict(deque)
+        self._private_recovered: dict[str, float] = {}
 
     def check(self, chat_id: str, now: float) -> float:
         """Seconds to wait before `chat_id` may receive (0: allowed, and recorded)."""
         group = chat_id.startswith("-")
-        limit, window = (20, 60.0) if group else (1, 1.0)
-        chat = self._chats[chat_id]
-        for times, size in ((chat, window), (self._overall, 1.0)):
-            while times and times[0] <= now - size:
-                times.popleft()
-        if len(chat) >= limit:
-            return chat[0] + window - now
+        times = self._groups[chat_id] if group else None
+        for window, size in ((times, 60.0), (self._overall, 1.0)):
+            while window and window[0] <= now - size:
+                window.popleft()
+        if group and len(times) >= 20:
+            return times[0] + 60.0 - now
+        recovered = max(self._private_recovered.get(chat_id, now), now)
+        if not group and recovered - now > self.PRIVATE_BURST - 1:
+            return recovered - now - (self.PRIVATE_BURST - 1)
         if len(self._overall) >= 30:
             return self._overall[0] + 1.0 - now
-        chat.append(now)
+        if group:
+            times.append(now)
+        else:
+            self._private_recovered[chat_id] = recovered + 1.0
         self._overall.append(now)
         return 0.0
 
