@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.context import CRM
+from conversations.messages import Reply
 from jobs import texts
 from jobs.notify import local_at, next_allowed_time, user_zone, work_days
 from jobs.outbox import enqueue, enqueue_dm, utc_key
@@ -44,6 +45,7 @@ class JobConfig:
 
 
 CONFIG = JobConfig()
+WRITE_BATCH = 200  # outbox rows per write transaction in the big scans
 
 
 def locale_of(crm: CRM) -> str:
@@ -100,38 +102,43 @@ async def neglected_leads(crm: CRM, now: datetime) -> int:
         stage: now - timedelta(days=d + CONFIG.escalate_after_days)
         for stage, d in CONFIG.neglect_days.items()
     }
-    async with crm.uow(action="job_neglected") as uow:
+    # The scan reads without a lock; the nudges are written in short batches, so reps saving
+    # their work never wait behind a whole scan (SQLite has one writer at a time).
+    async with crm.reader() as uow:
         rows = await ScanRepository(uow.session).neglected_deals(
             stale_before, now - CONFIG.untasked_grace
         )
         owners = await _users_by_id(uow, (r.deal.owner_id for r in rows))
-        digests: dict[int, dict[str, list[tuple[DealRow, str]]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        added = 0
-        for row in rows:
-            owner = owners.get(row.deal.owner_id)
-            if owner is None or not is_working_now(owner, now):
-                continue  # off hours: the first scan in working hours nudges, keyed by that day
-            stale = row.deal.last_touched_at < stale_before[row.deal.stage]
-            reason = texts.neglect_reason(row, now, stale)
-            today = now.astimezone(user_zone(owner)).date()
-            key = f"nudge:deal:{row.deal.id}:{today.isoformat()}"
-            added += await enqueue_dm(uow, owner, key, texts.nudge(row, reason), kind="nudge")
-            if owner.manager_id and row.deal.last_touched_at < escalate_before[row.deal.stage]:
-                digests[owner.manager_id][owner.display_name].append((row, reason))
+    digests: dict[int, dict[str, list[tuple[DealRow, str]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    queue: list[tuple[User, str, Reply, str]] = []
+    for row in rows:
+        owner = owners.get(row.deal.owner_id)
+        if owner is None or not is_working_now(owner, now):
+            continue  # off hours: the first scan in working hours nudges, keyed by that day
+        stale = row.deal.last_touched_at < stale_before[row.deal.stage]
+        reason = texts.neglect_reason(row, now, stale)
+        today = now.astimezone(user_zone(owner)).date()
+        queue.append((owner, f"nudge:deal:{row.deal.id}:{today.isoformat()}", texts.nudge(row, reason), "nudge"))
+        if owner.manager_id and row.deal.last_touched_at < escalate_before[row.deal.stage]:
+            digests[owner.manager_id][owner.display_name].append((row, reason))
+    async with crm.reader() as uow:
         managers = await _users_by_id(uow, digests)
-        for manager_id, by_rep in digests.items():
-            manager = managers.get(manager_id)
-            if manager is None or not is_working_now(manager, now):
-                continue
-            today = now.astimezone(user_zone(manager)).date()
-            key = f"neglect:manager:{manager_id}:{today.isoformat()}"
-            added += await enqueue_dm(
-                uow, manager, key, texts.manager_digest(by_rep), kind="digest"
-            )
-        await uow.commit()
-        return added
+    for manager_id, by_rep in digests.items():
+        manager = managers.get(manager_id)
+        if manager is None or not is_working_now(manager, now):
+            continue
+        today = now.astimezone(user_zone(manager)).date()
+        key = f"neglect:manager:{manager_id}:{today.isoformat()}"
+        queue.append((manager, key, texts.manager_digest(by_rep), "digest"))
+    added = 0
+    for start in range(0, len(queue), WRITE_BATCH):
+        async with crm.uow(action="job_neglected") as uow:
+            for user, key, reply, kind in queue[start:start + WRITE_BATCH]:
+                added += await enqueue_dm(uow, user, key, reply, kind=kind)
+            await uow.commit()
+    return added
 
 
 # --- morning plan ------------------------------------------------------------------------------
