@@ -53,6 +53,7 @@ UNREACHABLE_ERRORS = frozenset({
 DIRECT_ATTEMPTS = 3  # a direct reply waits out this many 429s before giving up
 REMEMBERED = 2000  # message refs kept per process for in-place edits
 _NOT_SAVED = "Sorry, that didn't save. Please press Save again in a moment."
+_SORRY = "Something went wrong; your answers are kept — try again."
 _INVITE_ME = "Add me to this channel first (type `/invite @ChatCRM`), then try again."
 
 
@@ -280,7 +281,7 @@ class SlackChannel:
         async def progress(reply: Reply) -> None:
             await self._deliver(channel, [reply])
 
-        await self._deliver(channel, await self.router.handle(inbound, progress))
+        await self._deliver(channel, await self._handle(inbound, progress))
         await self._refresh_home(user)
 
     async def _pressed(self, body: dict, *, action: str | None = None, text: str | None = None) -> None:
@@ -293,25 +294,34 @@ class SlackChannel:
         async def progress(reply: Reply) -> None:
             await self._deliver(channel, [reply], pressed=ts)
 
-        await self._deliver(channel, await self.router.handle(inbound, progress), pressed=ts)
+        await self._deliver(channel, await self._handle(inbound, progress), pressed=ts)
         await self._refresh_home(user)
+
+    async def _handle(self, inbound: Inbound, progress=None) -> list[Reply]:
+        """The router's replies; when handling failed (the database went away), an apology, so
+        the user is told to try again instead of left without an answer."""
+        try:
+            return await self.router.handle(inbound, progress)
+        except Exception:
+            log.exception("Slack: handling a message from %s failed", inbound.user_id)
+            return [Reply.say(_SORRY)]
 
     async def _run_in_dm(self, user: str, text: str) -> None:
         dm = await self.dm_channel(user)
         inbound = await self._inbound(user, dm, text=text)
-        await self._deliver(dm, await self.router.handle(inbound))
+        await self._deliver(dm, await self._handle(inbound))
         await self._refresh_home(user)
 
     async def _act_from_home(self, user: str, value: str) -> None:
         """A button on the Home tab: acted on as in the DM (answers go there), then the tab
         is published again to show the change."""
         dm = await self.dm_channel(user)
-        await self._deliver(dm, await self.router.handle(await self._inbound(user, dm, action=value)))
+        await self._deliver(dm, await self._handle(await self._inbound(user, dm, action=value)))
         await self.publish_home(user)
 
     async def _run_in_channel(self, user: str, channel: str, text: str, respond) -> None:
         inbound = await self._inbound(user, channel, text=text, is_group=True)
-        replies = await self.router.handle(inbound)
+        replies = await self._handle(inbound)
         try:
             for reply in replies:
                 await self._post(channel, reply)
