@@ -1,8 +1,8 @@
 """The database misbehaves. On SQLite two writers at once both succeed (the second waits for the
 first's lock instead of failing). On PostgreSQL the server is restarted, cleanly and by a crash,
 while users drive flows: the bot reconnects, and each action the restart hit is either retried
-or refused (the channel says "Something went wrong; your answers are kept — try again"), never
-half-applied."""
+or refused, never half-applied. A refused message is answered on every surface with a friendly
+"Something went wrong; your answers are kept — try again", never with the raw error or silence."""
 from __future__ import annotations
 
 import asyncio
@@ -20,9 +20,12 @@ from handlers.contacts import create_lead
 from handlers.context import CRM, FixedClock
 from storage.db import open_database
 from storage.migrate import upgrade_async
+from bot.slack_channel import SlackChannel
 from storage.models import Contact, Deal, Identity, Task, User
 from tests.chat import count_rows
 from tests.conftest import T0
+from tests.fakes.slack_harness import SlackHarness, slack_api, slack_settings  # noqa: F401
+from tests.fakes.telegram_api import FakeTelegramAPI, running_bot
 from tests.reliability.conftest import sqlite_only
 from tests.reliability.private_postgres import PrivatePostgres, missing_reason
 from tests.reliability.processes import HANG_GUARD_S
@@ -57,6 +60,52 @@ async def test_two_sqlite_writers_at_once_both_succeed_and_one_waits(crm, settin
     await second.db.dispose()
     assert order == ["first", "second"]  # the second waited for the first's commit
     assert await count_rows(crm, Contact) == 2 and await count_rows(crm, Deal) == 2
+
+
+class DatabaseGone:
+    """A Router whose next `fails` messages hit a dropped database connection."""
+
+    def __init__(self, router: Router, fails: int = 1) -> None:
+        self.router, self.fails = router, fails
+        self.crm = router.crm
+
+    async def handle(self, inbound, progress=None):
+        if self.fails:
+            self.fails -= 1
+            raise DBAPIError("SELECT 1", None, ConnectionResetError("connection reset by peer"))
+        return await self.router.handle(inbound, progress)
+
+    def __getattr__(self, name):
+        return getattr(self.router, name)
+
+
+FRIENDLY = "Something went wrong"
+
+
+async def test_a_message_the_database_failed_is_clearly_refused_on_telegram(crm, make_user):
+    await make_user("Rana", identity=("telegram", "123"))
+    async with FakeTelegramAPI() as api:
+        async with running_bot(crm, api, router=DatabaseGone(Router(crm))) as tg:
+            await tg.say("/help")
+            [refusal] = api.texts_to(123)
+            assert FRIENDLY in refusal and "DBAPIError" not in refusal and "reset" not in refusal
+            await tg.say("/help")  # the next try works
+            assert "What I can do" in api.texts_to(123)[-1]
+
+
+async def test_a_message_the_database_failed_is_clearly_refused_on_slack(crm, settings, slack_api, make_user):
+    await make_user("Rana", identity=("slack", "U1"))
+    channel = SlackChannel(slack_settings(settings, slack_api), DatabaseGone(Router(crm)), crm=crm,
+                           pace_interval=0.0)
+    slack = SlackHarness(channel, slack_api)
+    try:
+        await slack.dm("U1", "/help", event_id="Ev1")
+        [refusal] = slack.texts("D1")
+        assert FRIENDLY in refusal and "DBAPIError" not in refusal and "reset" not in refusal
+        await slack.dm("U1", "/help", event_id="Ev2")
+        assert "/newlead" in slack.texts("D1")[-1]
+    finally:
+        await channel.stop()
 
 
 @pytest.fixture
