@@ -50,13 +50,11 @@ class Child:
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGKILL)
         code = await self.proc.wait()
-        self.proc._transport.close()  # the pipes, so no ResourceWarning reaches the test
+        self.proc.stdin.close()  # our end of the pipe: the transport closes with it
         return code
 
     async def stop(self) -> int:
         """End input and wait for a clean exit."""
         if self.proc.returncode is None:
             self.proc.stdin.close()
-        code = await asyncio.wait_for(self.proc.wait(), HANG_GUARD_S)
-        self.proc._transport.close()
-        return code
+        return await asyncio.wait_for(self.proc.wait(), HANG_GUARD_S)

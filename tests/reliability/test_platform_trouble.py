@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import pytest
 from telegram.request import HTTPXRequest
