@@ -6,6 +6,10 @@ from typing import Protocol
 from conversations.messages import Address, Reply
 
 
+# What a user sees when handling their message failed unexpectedly (every surface says the same).
+SORRY = "Something went wrong; your answers are kept — try again."
+
+
 class Unreachable(Exception):
     """The address cannot receive messages (user blocked the bot, channel archived)."""
 

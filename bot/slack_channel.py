@@ -30,7 +30,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.base import RetryLater, Unreachable
+from bot.base import SORRY, RetryLater, Unreachable
 from bot.slack_blocks import (
     CHOICE_ACTION, DAY_ACTION, FORM_CALLBACK, HOME_ACT_ACTION, HOME_CMD_ACTION, HOME_FORM_ACTION, answered,
     error_map, escape, help_message, message, modal, submitted_values,
@@ -53,7 +53,6 @@ UNREACHABLE_ERRORS = frozenset({
 DIRECT_ATTEMPTS = 3  # a direct reply waits out this many 429s before giving up
 REMEMBERED = 2000  # message refs kept per process for in-place edits
 _NOT_SAVED = "Sorry, that didn't save. Please press Save again in a moment."
-_SORRY = "Something went wrong; your answers are kept — try again."
 _INVITE_ME = "Add me to this channel first (type `/invite @ChatCRM`), then try again."
 
 
@@ -304,7 +303,7 @@ class SlackChannel:
             return await self.router.handle(inbound, progress)
         except Exception:
             log.exception("Slack: handling a message from %s failed", inbound.user_id)
-            return [Reply.say(_SORRY)]
+            return [Reply.say(SORRY)]
 
     async def _run_in_dm(self, user: str, text: str) -> None:
         dm = await self.dm_channel(user)

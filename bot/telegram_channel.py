@@ -51,7 +51,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.base import RetryLater, Unreachable
+from bot.base import SORRY, RetryLater, Unreachable
 from bot.telegram_inbound import from_message, from_press
 from bot.telegram_render import Outgoing, messages_for, to_html
 from config.settings import Settings, SettingsError
@@ -65,7 +65,6 @@ from conversations.rich import Rich
 log = logging.getLogger(__name__)
 
 FLOW_BUTTONS = ("nav:", "ans:", "say:")  # buttons that answer a flow's question
-SORRY = "Something went wrong; your answers are kept — try again."
 MAX_ATTEMPTS = 5  # tries of one direct reply through 429s, outages and migrations
 NETWORK_BACKOFF_S = 0.5  # first wait after a 5xx/timeout/drop on a direct reply, then doubled
 SAFETY = 1.05  # a 5% margin under the limits absorbs network jitter at Telegram's counter

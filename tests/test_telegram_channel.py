@@ -12,7 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from bot.base import RetryLater, Unreachable
-from bot.telegram_channel import SORRY, SendLimits, TelegramChannel
+from bot.base import SORRY
+from bot.telegram_channel import SendLimits, TelegramChannel
 from config.settings import SettingsError
 from conversations.messages import Address, Choice, OutFile, Reply
 from conversations.rich import Rich, bold
