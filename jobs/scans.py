@@ -310,3 +310,21 @@ async def _escalate_overdue(
             uow, f"{key}:overdue:team", [c.address for c in channels], reply, kind="overdue"
         )
     return added
+
+
+# --- housekeeping ------------------------------------------------------------------------------
+
+# Dedupe keys carry their day or due time, and scans only look back days, so a month of sent
+# rows is plenty to stay idempotent; platforms stop re-delivering events within minutes.
+OUTBOX_KEEP = timedelta(days=30)
+EVENTS_KEEP = timedelta(days=7)
+
+
+async def housekeeping(crm: CRM, now: datetime) -> int:
+    """Prune delivered notifications and remembered platform events, so the tables the
+    scans consult stay small as a deployment ages; returns 0 (it queues nothing)."""
+    async with crm.uow(action="job_housekeeping") as uow:
+        await uow.outbox.prune(now - OUTBOX_KEEP)
+        await uow.processed.prune(now - EVENTS_KEEP)
+        await uow.commit()
+    return 0

@@ -77,6 +77,13 @@ JOBS: dict[str, JobSpec] = {
             timedelta(hours=1),
             "installment reminders and overdue escalation",
         ),
+        JobSpec(
+            "housekeeping",
+            scans.housekeeping,
+            {"hour": "3", "minute": "40"},
+            timedelta(days=1),
+            "prune delivered notifications (30 days) and seen platform events (7 days)",
+        ),
     )
 }
 

@@ -356,3 +356,35 @@ async def test_non_urgent_reminders_wait_out_quiet_hours(crm, make_user):
     await installment_reminders(crm, datetime(2026, 12, 4, 9, 15, tzinfo=UTC))  # 13:15 in Dubai
     (row,) = await outbox_rows(crm, "installment:")
     assert row.not_before == datetime(2026, 12, 4, 10, 30, tzinfo=UTC)  # 14:30 in Dubai
+
+
+# --- housekeeping --------------------------------------------------------------------------------
+
+
+async def test_housekeeping_prunes_old_delivered_rows_and_events_and_keeps_pending(crm, clock):
+    """Sent and dead rows older than 30 days go, pending ones stay whatever their age; platform
+    events are remembered for 7 days."""
+    from conversations.messages import Reply
+    from jobs.outbox import enqueue
+    from jobs.scans import housekeeping
+
+    async with crm.uow() as uow:
+        for key in ("old-sent", "old-pending"):
+            await enqueue(uow, key, ["telegram:1"], Reply.say(key), kind="test", not_before=uow.now)
+        await uow.processed.seen("telegram", "u1", uow.now)
+        await uow.commit()
+    async with crm.uow() as uow:
+        rows = {r.dedupe_key.split("@")[0]: r for r in await uow.outbox.matching("")}
+        rows["old-sent"].status = "sent"
+        await uow.commit()
+    clock.advance(days=31)
+    async with crm.uow() as uow:
+        await enqueue(uow, "fresh", ["telegram:1"], Reply.say("fresh"), kind="test", not_before=uow.now)
+        row = (await uow.outbox.matching("fresh"))[0]
+        row.status = "sent"
+        await uow.commit()
+    assert await housekeeping(crm, clock.now()) == 0
+    left = sorted(r.dedupe_key.split("@")[0] for r in await outbox_rows(crm))
+    assert left == ["fresh", "old-pending"]
+    async with crm.reader() as uow:
+        assert not await uow.processed.exists("telegram", "u1")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.enums import OutboxStatus
@@ -137,6 +137,14 @@ class OutboxRepository(Repository[OutboxMessage]):
             .order_by(OutboxMessage.id)
         )
         return list((await self.session.execute(stmt)).scalars())
+
+    async def prune(self, before: datetime) -> int:
+        """Forget delivered or dead rows created before `before` (pending ones always stay)."""
+        stmt = delete(OutboxMessage).where(
+            OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.DEAD)),
+            OutboxMessage.created_at < before,
+        )
+        return (await self.session.execute(stmt)).rowcount
 
     async def counts_by_status(self) -> dict[str, int]:
         stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
