@@ -22,6 +22,14 @@ def utc_key(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
+async def already_queued(uow: UnitOfWork, key: str, addresses: Iterable[str]) -> bool:
+    """Whether `key` was queued to any of `addresses` (exact keys: the unique index answers)."""
+    for address in addresses:
+        if await uow.outbox.by_key(f"{key}@{address}") is not None:
+            return True
+    return False
+
+
 async def enqueue(
     uow: UnitOfWork,
     key: str,

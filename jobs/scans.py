@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from handlers.context import CRM
 from conversations.messages import Reply
 from jobs import texts
-from jobs.notify import local_at, next_allowed_time, user_zone, work_days
-from jobs.outbox import enqueue, enqueue_dm, utc_key
+from jobs.notify import dm_addresses, local_at, next_allowed_time, user_zone, work_days
+from jobs.outbox import already_queued, enqueue, enqueue_dm, utc_key
 from storage.enums import PIPELINE, Role
 from storage.models import TeamChannel, User
 from storage.repos.jobs import JobRunRepository
@@ -169,7 +169,7 @@ async def morning_plans(crm: CRM, now: datetime) -> int:
             if today is None:
                 continue
             key = f"morning:user:{user.id}:{today.isoformat()}"
-            if await uow.outbox.matching(key + "@"):
+            if await already_queued(uow, key, await dm_addresses(uow, user.id)):
                 continue  # already planned today: skip the queries
             start, end = local_at(today, time(0), tz), local_at(
                 today + timedelta(days=1), time(0), tz
@@ -219,7 +219,7 @@ async def daily_summaries(crm: CRM, now: datetime) -> int:
             if today is None:
                 continue
             key = f"summary:channel:{channel.id}:{today.isoformat()}"
-            if await uow.outbox.matching(key + "@"):
+            if await already_queued(uow, key, [channel.address]):
                 continue
             reply = await _summary(crm, scans, channel, tz, today, now)
             added += await enqueue(uow, key, [channel.address], reply, kind="summary")
