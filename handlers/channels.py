@@ -111,7 +111,6 @@ async def list_channels(crm: CRM, actor: Actor) -> list[TeamChannel]:
         me = await acting_user(uow, actor)
         require_role(me, Role.ADMIN, Role.MANAGER)
         channels = await uow.channels.listed(None if me.role == Role.ADMIN else [me.id])
-        uow.session.expunge_all()  # keep the rows loaded: leaving a reader rolls back and expires
         return channels
 
 
@@ -128,5 +127,4 @@ async def team_channels_for(crm: CRM, owner_id: int, kind: str | None = None) ->
         if kind is not None:
             column = ALERT_KINDS[alert_kind(kind)]
             channels = [c for c in channels if getattr(c, column)]
-        uow.session.expunge_all()
         return channels

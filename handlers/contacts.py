@@ -217,7 +217,6 @@ async def find_duplicates(
             uow, user, name=clean_text(name, MAX_NAME) or None, company=clean_text(company, MAX_NAME) or None,
             phone=phone_e164, email=email_norm, exclude_id=exclude_id,
         )
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
         return matches
 
 
@@ -349,7 +348,6 @@ async def search_contacts(crm: CRM, actor: Actor, query: str, limit: int = 10) -
         else:
             candidates = await uow.contacts.fuzzy_candidates(text, owner_ids=scope)
             found = rank_by_name(text, candidates, limit)
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
     return found
 
 
@@ -373,7 +371,6 @@ async def recent_contacts(crm: CRM, actor: Actor, limit: int = 8) -> list[Contac
         user = await acting_user(uow, actor)
         scope = await uow.users.visible_owner_ids(user)
         contacts = await uow.contacts.recent(owner_ids=scope, limit=limit)
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
         return contacts
 
 
@@ -381,7 +378,6 @@ async def get_contact(crm: CRM, actor: Actor, contact_id: int) -> Contact:
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
         contact = await visible_contact(uow, user, contact_id)
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
         return contact
 
 
@@ -403,7 +399,6 @@ async def contact_card(crm: CRM, actor: Actor, contact_id: int) -> ContactCard:
             cid for cid, did in await uow.contacts.contracts_of(contact.id) if did in deal_ids
         ]
         owners = await user_names(uow, [contact.owner_id])
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
     return ContactCard(
         contact=contact, owner_name=owners[contact.owner_id], deals=deals, open_tasks=tasks,
         last_interactions=interactions, contract_ids=contracts,

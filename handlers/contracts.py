@@ -10,7 +10,6 @@ import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from babel.numbers import get_currency_name
@@ -29,7 +28,6 @@ MAX_INSTALLMENTS = 120
 MAX_EVERY_DAYS = 366
 MAX_MINOR = 10**15  # far beyond any real contract, far below BigInteger
 DATE_EXAMPLE = "2027-01-31"
-T = TypeVar("T")
 
 
 # --- schedule planning (pure) ---------------------------------------------------------------
@@ -374,7 +372,7 @@ async def preview_contract(
             contract_number=(await uow.contracts.peek_numbers("CTR", year, 1))[0],
             signed_on=terms.signed_on,
         )
-        return _detached(uow, preview)
+        return preview
 
 
 async def win_deal_with_contract(
@@ -617,19 +615,11 @@ async def void_payment(crm: CRM, actor: Actor, payment_id: int, *, reason: str) 
 # --- reading --------------------------------------------------------------------------------
 
 
-def _detached(uow: UnitOfWork, result: T) -> T:
-    """Detach the loaded rows before the reader ends: leaving it rolls back, which would
-    otherwise expire them."""
-    uow.session.expunge_all()
-    return result
-
-
-
 async def contract_view(crm: CRM, actor: Actor, contract_id: int) -> ContractView:
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
         contract = await visible(uow, uow.contracts, contract_id, user, "contract")
-        return _detached(uow, await _view(uow, contract, today_for(crm, user)))
+        return await _view(uow, contract, today_for(crm, user))
 
 
 async def contracts_for_deal(crm: CRM, actor: Actor, deal_id: int) -> list[ContractView]:
@@ -638,7 +628,7 @@ async def contracts_for_deal(crm: CRM, actor: Actor, deal_id: int) -> list[Contr
         user = await acting_user(uow, actor)
         deal = await visible(uow, uow.deals, deal_id, user, "deal")
         contract = await uow.contracts.for_deal(deal.id)
-        return _detached(uow, [] if contract is None else [await _view(uow, contract, today_for(crm, user))])
+        return [] if contract is None else [await _view(uow, contract, today_for(crm, user))]
 
 
 async def list_contracts(
@@ -651,7 +641,7 @@ async def list_contracts(
         contracts = await uow.contracts.search(
             scope, open_only=open_only, query=clean_text(query, 100) or None, limit=max(1, min(limit, 200))
         )
-        return _detached(uow, await _views(uow, contracts, today_for(crm, user)))
+        return await _views(uow, contracts, today_for(crm, user))
 
 
 async def open_invoices(
@@ -669,7 +659,7 @@ async def open_invoices(
             contract_id=contract_id,
         )
         today = today_for(crm, user)
-        return _detached(uow, [_invoice(r, today) for r in rows])
+        return [_invoice(r, today) for r in rows]
 
 
 async def installments_due(
@@ -680,4 +670,4 @@ async def installments_due(
     async with crm.reader() as uow:
         rows = await uow.contracts.installments_by_status(statuses, due_on_or_before=on_or_before)
         today = crm.now().astimezone(crm.settings.tz).date()
-        return _detached(uow, [_invoice(r, today) for r in rows])
+        return [_invoice(r, today) for r in rows]

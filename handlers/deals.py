@@ -78,7 +78,6 @@ async def list_deals(
             limit=FUZZY_CANDIDATES if text else limit,
         )
         labels = await uow.deals.contact_labels({d.contact_id for d in deals}) if text else {}
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
     if not text:
         return deals
     scored = []
@@ -97,7 +96,6 @@ async def get_deal(crm: CRM, actor: Actor, deal_id: int) -> Deal:
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
         deal = await visible(uow, uow.deals, deal_id, user, "deal")
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
         return deal
 
 
@@ -195,7 +193,6 @@ async def pipeline(
             if stage in OPEN_STAGES
         }
         stalled = await uow.deals.untouched_since(cutoffs, owner_ids=scope)
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
     stages = []
     for stage in OPEN_STAGES:
         rows = [t for t in totals if t.stage == stage.value]
@@ -214,5 +211,4 @@ async def next_step(crm: CRM, actor: Actor, deal_id: int) -> Task | None:
         user = await acting_user(uow, actor)
         deal = await visible(uow, uow.deals, deal_id, user, "deal")
         tasks = await uow.tasks.open_of_deal(deal.id)
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
         return tasks[0] if tasks else None

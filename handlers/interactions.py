@@ -161,5 +161,4 @@ async def history(
             if before is None or before.contact_id != contact.id:
                 raise NotFound(f"No history entry #{before_id} for this contact.")
         entries = await uow.interactions.history(contact.id, limit=limit, before=before)
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
         return entries

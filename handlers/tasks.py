@@ -133,7 +133,6 @@ async def get_task(crm: CRM, actor: Actor, task_id: int) -> Task:
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
         task = await visible(uow, uow.tasks, task_id, user, "task")
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
         return task
 
 
@@ -204,7 +203,6 @@ async def task_board(crm: CRM, actor: Actor) -> TaskBoard:
             today + timedelta(days=UPCOMING_DAYS + 1), time(0), tzinfo=zone
         )
         tasks = await uow.tasks.open_of_owner(user.id, due_before=horizon)
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
     return TaskBoard(
         overdue=[t for t in tasks if t.due_at < now],
         today=[t for t in tasks if now <= t.due_at < end_of_today],
@@ -217,5 +215,4 @@ async def due_tasks(crm: CRM, *, until: datetime, limit: int = 500) -> list[Task
     require_aware(until, "until")
     async with crm.reader() as uow:
         tasks = await uow.tasks.due(until=until, limit=limit)
-        uow.session.expunge_all()  # keep rows loaded: leaving a reader rolls back and expires
         return tasks

@@ -58,7 +58,6 @@ async def team(crm: CRM, actor: Actor) -> list[MemberView]:
         ids = [u.id for u in members]
         platforms = await uow.users.platforms_of(ids)
         deals = await uow.users.open_deal_counts(ids)
-        uow.session.expunge_all()  # keep the rows loaded: leaving a reader rolls back and expires
         return [MemberView(u, tuple(platforms[u.id]), deals[u.id]) for u in members]
 
 
@@ -70,7 +69,6 @@ async def member(crm: CRM, actor: Actor, user_id: int) -> MemberView:
         user = await _member(uow, me, user_id)
         platforms = await uow.users.platforms_of([user.id])
         deals = await uow.users.open_deal_counts([user.id])
-        uow.session.expunge_all()
         return MemberView(user, tuple(platforms[user.id]), deals[user.id])
 
 
@@ -169,7 +167,6 @@ async def handover_candidates(crm: CRM, actor: Actor, user_id: int) -> list[User
         await _member(uow, me, user_id)
         scope = await uow.users.visible_owner_ids(me)
         people = [u for u in await uow.users.active() if u.id != user_id and (scope is None or u.id in scope)]
-        uow.session.expunge_all()
         return people
 
 
@@ -179,5 +176,4 @@ async def managers(crm: CRM, actor: Actor) -> list[User]:
         me = await acting_user(uow, actor)
         require_role(me, Role.ADMIN, Role.MANAGER)
         people = [u for u in await uow.users.active() if u.role == Role.MANAGER]
-        uow.session.expunge_all()
         return people
