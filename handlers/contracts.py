@@ -306,7 +306,25 @@ def _currency(value: str | None, default: str) -> str:
     return code
 
 
-async def _terms(uow: UnitOfWork, crm: CRM, user: User, deal: Deal, args: dict) -> _Terms:
+@dataclass(frozen=True)
+class ContractTerms:
+    """What a won deal's contract is made of, as `preview_contract` and
+    `win_deal_with_contract` take it (keywords; an unknown one is a TypeError)."""
+
+    frequency: Frequency | str
+    count: int | None = None
+    first_due: date | None = None
+    total_minor: int | None = None  # None: the deal's value
+    currency: str | None = None  # None: the deal's currency
+    down_payment_minor: int = 0
+    down_payment_due: date | None = None
+    every_days: int | None = None
+    dates: Sequence[date] | None = None
+    signed_on: date | None = None  # None: today in the actor's zone
+    notes: str | None = None
+
+
+async def _terms(uow: UnitOfWork, crm: CRM, user: User, deal: Deal, args: ContractTerms) -> _Terms:
     """Check the deal can be won with a contract and validate the terms; writes nothing."""
     if deal.stage == Stage.LOST:
         raise Conflict(f"Deal #{deal.id} “{deal.title}” is lost. Reopen it before signing a contract.")
@@ -314,48 +332,34 @@ async def _terms(uow: UnitOfWork, crm: CRM, user: User, deal: Deal, args: dict) 
     if existing is not None:
         raise Conflict(f"Deal #{deal.id} already has contract {existing.number}.")
     today = today_for(crm, user)
-    signed_on = args["signed_on"] or today
+    signed_on = args.signed_on or today
     if signed_on > today:
         raise InvalidInput(f"The signing date can't be in the future. Today is {today}.", field="signed_on")
-    total = deal.value_minor if args["total_minor"] is None else args["total_minor"]
-    down = args["down_payment_minor"] or 0
+    total = deal.value_minor if args.total_minor is None else args.total_minor
+    down = args.down_payment_minor or 0
     plan = plan_schedule(
         total,
-        count=args["count"],
-        frequency=args["frequency"],
-        first_due=args["first_due"],
+        count=args.count,
+        frequency=args.frequency,
+        first_due=args.first_due,
         down_payment_minor=down,
-        down_payment_due=args["down_payment_due"],
-        every_days=args["every_days"],
-        dates=args["dates"],
+        down_payment_due=args.down_payment_due,
+        every_days=args.every_days,
+        dates=args.dates,
     )
-    notes = clean_text(args["notes"]) or None
-    return _Terms(total, _currency(args["currency"], deal.currency), down, signed_on, plan, notes)
+    notes = clean_text(args.notes) or None
+    return _Terms(total, _currency(args.currency, deal.currency), down, signed_on, plan, notes)
 
 
 async def preview_contract(
     crm: CRM,
     actor: Actor,
     deal_id: int,
-    *,
-    count: int | None = None,
-    frequency: Frequency | str,
-    first_due: date | None = None,
-    total_minor: int | None = None,
-    currency: str | None = None,
-    down_payment_minor: int = 0,
-    down_payment_due: date | None = None,
-    every_days: int | None = None,
-    dates: Sequence[date] | None = None,
-    signed_on: date | None = None,
-    notes: str | None = None,
+    **terms,
 ) -> ContractPreview:
-    """What `win_deal_with_contract` would create, without writing anything."""
-    args = dict(
-        count=count, frequency=frequency, first_due=first_due, total_minor=total_minor,
-        currency=currency, down_payment_minor=down_payment_minor, down_payment_due=down_payment_due,
-        every_days=every_days, dates=dates, signed_on=signed_on, notes=notes,
-    )
+    """What `win_deal_with_contract` would create, without writing anything. `terms` are the
+    fields of `ContractTerms`."""
+    args = ContractTerms(**terms)
     async with crm.reader() as uow:
         user = await acting_user(uow, actor)
         deal = await visible(uow, uow.deals, deal_id, user, "deal")
@@ -379,25 +383,11 @@ async def win_deal_with_contract(
     crm: CRM,
     actor: Actor,
     deal_id: int,
-    *,
-    count: int | None = None,
-    frequency: Frequency | str,
-    first_due: date | None = None,
-    total_minor: int | None = None,
-    currency: str | None = None,
-    down_payment_minor: int = 0,
-    down_payment_due: date | None = None,
-    every_days: int | None = None,
-    dates: Sequence[date] | None = None,
-    signed_on: date | None = None,
-    notes: str | None = None,
+    **terms,
 ) -> ContractView:
-    """Mark the deal won and create its contract and invoices, all in one transaction."""
-    args = dict(
-        count=count, frequency=frequency, first_due=first_due, total_minor=total_minor,
-        currency=currency, down_payment_minor=down_payment_minor, down_payment_due=down_payment_due,
-        every_days=every_days, dates=dates, signed_on=signed_on, notes=notes,
-    )
+    """Mark the deal won and create its contract and invoices, all in one transaction.
+    `terms` are the fields of `ContractTerms`."""
+    args = ContractTerms(**terms)
     async with crm.uow(actor, action="win_deal_with_contract") as uow:
         user = await acting_user(uow, actor)
         deal = await _visible_for_update(uow, uow.deals, deal_id, user, "deal")
